@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/kernels"
+	"github.com/mnist-cl/mnist-cl/mnist"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+// deviceFlags are the flags every command that runs kernels shares.
+type deviceFlags struct {
+	device  string
+	gemm    string
+	kernels string
+}
+
+func (d *deviceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.device, "device", "", "OpenCL device: an index from 'mnist-cl devices' or a name substring (default $MNISTCL_DEVICE, else the first GPU, else the first device)")
+	fs.StringVar(&d.gemm, "gemm", "auto", "GEMM kernel: auto (register on CPUs, tiled elsewhere), register or tiled")
+	fs.StringVar(&d.kernels, "kernels", "", "read the .cl kernel sources from this folder instead of the built-in ones")
+}
+
+// open picks the device and builds the kernels, saying on stderr what it does.
+func (d *deviceFlags) open(e *env, fs *flag.FlagSet) (*nn.Runtime, error) {
+	kind, err := kernels.ParseGemmKind(d.gemm)
+	if err != nil {
+		return nil, &usageError{cmd: fs.Name(), err: fmt.Errorf("-gemm: %w", err)}
+	}
+	devs, err := cl.AllDevices()
+	if err != nil {
+		return nil, err
+	}
+	sel := d.device
+	if sel == "" {
+		sel = e.getenv("MNISTCL_DEVICE")
+	}
+	dev, err := cl.Choose(devs, sel)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "device %d: %s (%s, %s); %s GEMM; kernels built in %.2fs\n",
+		dev.Index, dev.Name, dev.Type, dev.Platform, rt.Kernels.Kind(), time.Since(start).Seconds())
+	return rt, nil
+}
+
+// loadData reads a user's folder as it is, or the cache, fetching the
+// official files into it when they are missing.
+func loadData(ctx context.Context, e *env, dir string) (*mnist.Split, error) {
+	if dir != "" {
+		s, err := mnist.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	cache, err := mnist.DefaultCacheDir()
+	if err != nil {
+		return nil, fmt.Errorf("find a cache folder for MNIST (use --data DIR): %w", err)
+	}
+	f := mnist.NewFetcher(func(format string, args ...any) {
+		fmt.Fprintf(e.stderr, format+"\n", args...)
+	})
+	return f.LoadCached(ctx, cache)
+}

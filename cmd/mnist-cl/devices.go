@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+func runDevices(e *env, args []string) error {
+	fs := newFlags("devices")
+	if err := parse(e, fs, "", "Lists every OpenCL platform and device with its properties.\nThe device marked * is the one train and verify use without --device.", args); err != nil {
+		return err
+	}
+	devs, err := cl.AllDevices()
+	if err != nil {
+		return err
+	}
+	def, err := cl.Choose(devs, e.getenv("MNISTCL_DEVICE"))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	for _, d := range devs {
+		mark := " "
+		if d.Index == def.Index {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s %d\t%s\t%s\n", mark, d.Index, d.Name, d.Type)
+		fmt.Fprintf(tw, "\tplatform\t%s (%s), %s\n", d.Platform, d.PlatformVendor, d.PlatformVersion)
+		fmt.Fprintf(tw, "\tversion\t%s, driver %s, %s\n", d.Version, d.DriverVersion, d.OpenCLCVersion)
+		fmt.Fprintf(tw, "\tcompute units\t%d\n", d.ComputeUnits)
+		fmt.Fprintf(tw, "\tglobal memory\t%s (largest allocation %s)\n", bytes(d.GlobalMem), bytes(d.MaxAlloc))
+		fmt.Fprintf(tw, "\tlocal memory\t%s\n", bytes(d.LocalMem))
+		fmt.Fprintf(tw, "\tmax work-group\t%d\n", d.MaxWorkGroupSize)
+	}
+	return tw.Flush()
+}
+
+func bytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+// usageError is a mistake in the command line: exit 2 with the short usage.
+type usageError struct {
+	cmd string
+	err error
+}
+
+func (u *usageError) Error() string { return u.err.Error() }
+
+// helpShown means -h printed the help: exit 0.
+var errHelpShown = errors.New("help shown")
+
+// newFlags returns a flag set that reports instead of printing, so every
+// command answers a bad flag the same way.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses args; -h prints the long help to stdout.
+func parse(e *env, fs *flag.FlagSet, synopsis, about string, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stdout, "usage: mnist-cl %s %s\n\n%s\n\nFlags:\n", fs.Name(), synopsis, about)
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		return errHelpShown
+	}
+	if err != nil {
+		return &usageError{cmd: fs.Name(), err: err}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{cmd: fs.Name(), err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// exitCode prints err the Go tool's way and returns the exit status.
+func exitCode(e *env, cmd string, err error) int {
+	var u *usageError
+	var be *cl.BuildError
+	switch {
+	case err == nil || errors.Is(err, errHelpShown):
+		return 0
+	case errors.As(err, &u):
+		fmt.Fprintf(e.stderr, "mnist-cl %s: %v\n", cmd, u.err)
+		fmt.Fprintf(e.stderr, "run 'mnist-cl %s -h' for usage\n", cmd)
+		return 2
+	case errors.As(err, &be):
+		fmt.Fprintf(e.stderr, "mnist-cl: %v\n", err)
+		fmt.Fprintf(e.stderr, "compiler log:\n%s\n", strings.TrimRight(be.Log, "\n"))
+		return 1
+	default:
+		fmt.Fprintf(e.stderr, "mnist-cl: %v\n", err)
+		return 1
+	}
+}
+
+// intList is a flag of comma-separated positive integers, such as --hidden 512,256.
+type intList []int
+
+func (l *intList) String() string {
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty list; want widths like 512,256")
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", f)
+		}
+		if n <= 0 {
+			return fmt.Errorf("width %d must be positive", n)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
+}

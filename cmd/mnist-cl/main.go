@@ -1,0 +1,82 @@
+// Command mnist-cl trains the lecture's MNIST network with every step of its
+// forward and backward pass in OpenCL kernels, and checks the device against
+// a float64 reference.
+//
+// Usage:
+//
+//	mnist-cl devices            list OpenCL devices; * marks the default
+//	mnist-cl train [flags]      train on MNIST and report test accuracy
+//	mnist-cl verify [flags]     compare one training step with cpuref
+//
+// Run 'mnist-cl <command> -h' for a command's flags.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// env is what a command may touch of the process, so tests run commands in
+// process with their own streams and environment.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"devices", "list OpenCL platforms and devices; * marks the one train picks", runDevices},
+		{"train", "train the network on MNIST and report test accuracy", runTrain},
+		{"verify", "run one training step on the device and in cpuref and compare every tensor", runVerify},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(&env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and turns its error into the exit code:
+// 0 on success, 2 for a usage error, 1 for anything that failed.
+func run(e *env, args []string) int {
+	if len(args) == 0 {
+		topUsage(e.stderr)
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		topUsage(e.stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return exitCode(e, c.name, c.run(e, args[1:]))
+		}
+	}
+	fmt.Fprintf(e.stderr, "mnist-cl: unknown command %q\n", args[0])
+	topUsage(e.stderr)
+	return 2
+}
+
+func topUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: mnist-cl <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'mnist-cl <command> -h' for a command's flags.")
+}

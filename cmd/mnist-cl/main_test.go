@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const smallData = "../../testdata/mnist-small"
+
+// runCmd runs the command in process and returns its exit code and streams.
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	code := run(e, args)
+	return code, out.String(), errb.String()
+}
+
+// lastLine is the error line of a failed run: the last line of stderr, or the
+// line before "run ... -h" for usage errors.
+func errorLine(stderr string) string {
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "mnist-cl") {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := runCmd(t); code != 2 {
+		t.Errorf("no arguments: exit %d, want 2", code)
+	}
+	if code, _, stderr := runCmd(t, "frobnicate"); code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
+	}
+	for _, cmd := range []string{"train", "verify", "devices"} {
+		code, stdout, _ := runCmd(t, cmd, "-h")
+		if code != 0 || !strings.Contains(stdout, "usage: mnist-cl "+cmd) {
+			t.Errorf("%s -h: exit %d, stdout %q", cmd, code, stdout)
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--lr", "0"}, "lr"},
+		{[]string{"train", "--lr", "-0.1"}, "lr"},
+		{[]string{"train", "--lr", "NaN"}, "lr"},
+		{[]string{"train", "--lr", "1e39"}, "lr"},
+		{[]string{"train", "--lr", "fast"}, "lr"},
+		{[]string{"train", "--batch", "0"}, "batch"},
+		{[]string{"train", "--epochs", "0"}, "epochs"},
+		{[]string{"train", "--hidden", ""}, "hidden"},
+		{[]string{"train", "--hidden", "512,0"}, "hidden"},
+		{[]string{"train", "--hidden", "a,b"}, "hidden"},
+		{[]string{"train", "--gemm", "magic", "--data", smallData}, "gemm"},
+		{[]string{"train", "--bogus"}, "bogus"},
+		{[]string{"train", "extra"}, "extra"},
+		{[]string{"verify", "--batch", "-3"}, "batch"},
+		{[]string{"verify", "--hidden", "7,,3"}, "hidden"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCmd(t, c.args...)
+		line := errorLine(stderr)
+		if code != 2 || !strings.Contains(line, c.want) {
+			t.Errorf("%v: exit %d, error line %q; want exit 2 naming %q", c.args, code, line, c.want)
+		}
+		if strings.Contains(stderr, "panic") || strings.Count(stderr, "\n") > 2 {
+			t.Errorf("%v: stderr is not one line and a hint: %q", c.args, stderr)
+		}
+	}
+}
+
+func TestFailures(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "kernels")
+	if err := os.MkdirAll(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../kernels/layers.cl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A kernel with a type error: the compiler's log must reach the user.
+	bad := strings.Replace(string(src), "Z[i] += b[i % cols];", "Z[i] += b[i % cols] + undeclared_thing;", 1)
+	for _, f := range []string{"layers.cl", "gemm_reg.cl", "gemm_tiled.cl"} {
+		text := bad
+		if f != "layers.cl" {
+			b, err := os.ReadFile("../../kernels/" + f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = string(b)
+		}
+		if err := os.WriteFile(filepath.Join(broken, f), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--data", smallData, "--device", "no-such-device"}, "no-such-device"},
+		{[]string{"train", "--data", smallData, "--device", "99"}, "99"},
+		{[]string{"train", "--data", filepath.Join(dir, "missing")}, "missing"},
+		{[]string{"train", "--data", smallData, "--metrics", filepath.Join(dir, "no", "such", "m.jsonl")}, "m.jsonl"},
+		{[]string{"train", "--data", smallData, "--kernels", broken}, "layers.cl"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCmd(t, c.args...)
+		line := errorLine(stderr)
+		if code != 1 || !strings.Contains(line, c.want) {
+			t.Errorf("%v: exit %d, error line %q; want exit 1 naming %q", c.args, code, line, c.want)
+		}
+		if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine") {
+			t.Errorf("%v: stderr has a trace: %q", c.args, stderr)
+		}
+	}
+	_, _, stderr := runCmd(t, "train", "--data", smallData, "--kernels", broken)
+	if !strings.Contains(stderr, "undeclared_thing") || !strings.Contains(stderr, "compiler log") {
+		t.Errorf("build failure did not show the compiler's log: %q", stderr)
+	}
+}
+
+func TestTrainSmall(t *testing.T) {
+	metrics := filepath.Join(t.TempDir(), "m.jsonl")
+	code, stdout, stderr := runCmd(t, "train", "--data", smallData, "--epochs", "2", "--hidden", "32", "--batch", "50", "--metrics", metrics)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "epoch  1") || !strings.Contains(stdout, "epoch  2") || !strings.Contains(stdout, "test accuracy") {
+		t.Fatalf("stdout lacks per-epoch lines or the test accuracy:\n%s", stdout)
+	}
+	b, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("metrics has %d lines, want 2 epochs and the test line:\n%s", len(lines), b)
+	}
+	var ep struct {
+		Epoch       int     `json:"epoch"`
+		ValAccuracy float64 `json:"val_accuracy"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &ep); err != nil || ep.Epoch != 2 || ep.ValAccuracy <= 0.1 {
+		t.Fatalf("epoch line %q: %+v %v", lines[1], ep, err)
+	}
+	var last map[string]float64
+	if err := json.Unmarshal([]byte(lines[2]), &last); err != nil || last["test_accuracy"] <= 0.1 {
+		t.Fatalf("last line %q: %v %v", lines[2], last, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(metrics))
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left beside the metrics: %v", entries)
+	}
+}
+
+// TestVerifyOddShapes is the verify command at the shapes the issue names.
+func TestVerifyOddShapes(t *testing.T) {
+	for _, args := range [][]string{
+		{"--batch", "1"}, {"--batch", "7"}, {"--batch", "129"},
+		{"--hidden", "1", "--batch", "7"}, {"--hidden", "37,13", "--batch", "129"},
+		{"--gemm", "tiled", "--hidden", "37,13", "--batch", "7"},
+	} {
+		code, stdout, stderr := runCmd(t, append([]string{"verify", "--data", smallData}, args...)...)
+		if code != 0 || !strings.Contains(stdout, "tensors within tolerance") {
+			t.Errorf("verify %v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+}
+
+func TestDevices(t *testing.T) {
+	code, stdout, stderr := runCmd(t, "devices")
+	if code != 0 || !strings.Contains(stdout, "* ") || !strings.Contains(stdout, "global memory") {
+		t.Fatalf("devices: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+func runTrain(e *env, args []string) error {
+	cfg := nn.DefaultConfig()
+	fs := newFlags("train")
+	var dev deviceFlags
+	dev.register(fs)
+	data := fs.String("data", "", "folder with the four MNIST files, read as they are (default: the per-user cache, fetched when missing)")
+	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the training set")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per SGD step")
+	lr := fs.Float64("lr", float64(cfg.LR), "SGD learning rate")
+	hidden := intList(cfg.Hidden)
+	fs.Var(&hidden, "hidden", "widths of the ReLU hidden layers, comma-separated")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the initial weights and of every epoch's shuffle")
+	metrics := fs.String("metrics", "", "write one JSON object per epoch, then one with test_accuracy, to this file")
+	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network with mini-batch SGD on the OpenCL device,\nprinting a line per epoch and the final test accuracy.", args); err != nil {
+		return err
+	}
+	cfg.Hidden = hidden
+	cfg.LR = float32(*lr)
+	if err := cfg.Validate(); err != nil {
+		return &usageError{cmd: "train", err: fmt.Errorf("-%w", err)}
+	}
+
+	// Open the metrics file before hours of training, not after.
+	var mw *metricsWriter
+	if *metrics != "" {
+		var err error
+		if mw, err = newMetricsWriter(*metrics); err != nil {
+			return err
+		}
+		defer mw.abort()
+	}
+
+	split, err := loadData(e.ctx, e, *data)
+	if err != nil {
+		return err
+	}
+	rt, err := dev.open(e, fs)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	t, err := nn.NewTrainer(rt, split, cfg)
+	if err != nil {
+		return err
+	}
+	defer t.Release()
+	fmt.Fprintf(e.stderr, "network %s, batch %d, lr %g, seed %d; %d train / %d validation / %d test images\n",
+		sizesString(t.Net.Sizes()), cfg.Batch, cfg.LR, cfg.Seed, split.Train.Len(), split.Validation.Len(), split.Test.Len())
+
+	for i := 0; i < cfg.Epochs; i++ {
+		ep, err := t.Epoch(e.ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "epoch %2d  loss %.4f  train %6.2f%%  val %6.2f%%  %6.2fs  %7.0f img/s\n",
+			ep.Epoch, ep.TrainLoss, 100*ep.TrainAccuracy, 100*ep.ValAccuracy, ep.Seconds, ep.ImagesPerSec)
+		if err := mw.write(ep); err != nil {
+			return err
+		}
+	}
+	loss, acc, err := t.Test()
+	if err != nil {
+		return fmt.Errorf("test set: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "test accuracy %.2f%%  loss %.4f\n", 100*acc, loss)
+	if err := mw.write(map[string]float64{"test_accuracy": acc, "test_loss": loss}); err != nil {
+		return err
+	}
+	return mw.commit()
+}
+
+func sizesString(s []int) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += "-"
+		}
+		out += fmt.Sprint(v)
+	}
+	return out
+}
+
+// metricsWriter writes JSON lines to a temporary file beside the target and
+// renames it into place only when training finished, so a failed or
+// interrupted run never leaves a partial metrics file.
+type metricsWriter struct {
+	path string
+	f    *os.File
+	enc  *json.Encoder
+}
+
+func newMetricsWriter(path string) (*metricsWriter, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	return &metricsWriter{path: path, f: f, enc: json.NewEncoder(f)}, nil
+}
+
+func (m *metricsWriter) write(v any) error {
+	if m == nil {
+		return nil
+	}
+	if err := m.enc.Encode(v); err != nil {
+		return fmt.Errorf("write metrics %s: %w", m.path, err)
+	}
+	return nil
+}
+
+func (m *metricsWriter) commit() error {
+	if m == nil {
+		return nil
+	}
+	tmp := m.f.Name()
+	err := m.f.Sync()
+	if cerr := m.f.Close(); err == nil {
+		err = cerr
+	}
+	m.f = nil
+	if err == nil {
+		err = os.Rename(tmp, m.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write metrics %s: %w", m.path, err)
+	}
+	return nil
+}
+
+// abort removes the temporary file unless commit already renamed it.
+func (m *metricsWriter) abort() {
+	if m.f != nil {
+		m.f.Close()
+		os.Remove(m.f.Name())
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"text/tabwriter"
+
+	"github.com/mnist-cl/mnist-cl/internal/verify"
+	"github.com/mnist-cl/mnist-cl/mnist"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+func runVerify(e *env, args []string) error {
+	cfg := nn.DefaultConfig()
+	fs := newFlags("verify")
+	var dev deviceFlags
+	dev.register(fs)
+	data := fs.String("data", "", "folder with the four MNIST files (default: the per-user cache, fetched when missing)")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "rows of the checked batch")
+	hidden := intList(cfg.Hidden)
+	fs.Var(&hidden, "hidden", "widths of the ReLU hidden layers, comma-separated")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the weights and the random batch")
+	lr := fs.Float64("lr", float64(cfg.LR), "learning rate of the checked update")
+	if err := parse(e, fs, "[flags]", "Runs every kernel through one forward pass, backward pass and SGD update, on a\nrandom batch and on a real MNIST batch, on the device and in float64 in cpuref,\nand prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.\nExits 1 if any tensor is outside its tolerance.", args); err != nil {
+		return err
+	}
+	cfg.Hidden, cfg.LR = hidden, float32(*lr)
+	if err := cfg.Validate(); err != nil {
+		return &usageError{cmd: "verify", err: fmt.Errorf("-%w", err)}
+	}
+	split, err := loadData(e.ctx, e, *data)
+	if err != nil {
+		return err
+	}
+	rt, err := dev.open(e, fs)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	random, real, err := verifyBoth(rt, split.Train, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "network %s, batch %d, seed %d: relative error ||device - cpuref||_F / ||cpuref||_F\n",
+		sizesString(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "tensor\trandom batch\tMNIST batch\ttolerance\t\t")
+	failed := 0
+	for i, c := range random {
+		r := real[i]
+		status := "ok"
+		if !c.Pass() || !r.Pass() {
+			status = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%.2e\t%.2e\t%.0e\t%s\t\n", c.Tensor, c.Err, r.Err, c.Tol, status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("verify: %d of %d tensors outside tolerance", failed, len(random))
+	}
+	fmt.Fprintf(e.stdout, "all %d tensors within tolerance\n", len(random))
+	return nil
+}
+
+// verifyBoth checks one step on random inputs (uniform pixels, random labels)
+// and one on the first batch of the training set gathered on the device.
+func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real []verify.Check, err error) {
+	sizes := nn.Sizes(train.Pixels(), cfg.Hidden, mnist.NumClasses)
+	net, err := nn.NewNetwork(rt, sizes, cfg.Batch, cfg.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer net.Release()
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0xfeed))
+	x := make([]float32, cfg.Batch*sizes[0])
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	labels := make([]int32, cfg.Batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(mnist.NumClasses))
+	}
+	if err := net.SetBatch(x, labels); err != nil {
+		return nil, nil, err
+	}
+	if random, err = verify.Step(net, cfg.Batch, cfg.LR); err != nil {
+		return nil, nil, fmt.Errorf("verify random batch: %w", err)
+	}
+
+	// A fresh network for the real batch, so both start from the seed's weights.
+	net2, err := nn.NewNetwork(rt, sizes, cfg.Batch, cfg.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer net2.Release()
+	rows := min(cfg.Batch, train.Len())
+	d, err := rt.Upload(train.Slice(0, rows))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.Release()
+	if err := net2.GatherBatch(d, d.Order(), 0, rows); err != nil {
+		return nil, nil, err
+	}
+	if real, err = verify.Step(net2, rows, cfg.LR); err != nil {
+		return nil, nil, fmt.Errorf("verify MNIST batch: %w", err)
+	}
+	return random, real, nil
+}

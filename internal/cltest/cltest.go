@@ -1,0 +1,108 @@
+// Package cltest holds what the device tests of several packages share:
+// opening the real OpenCL device (a test fails, never skips, without one),
+// random matrices, and float32 buffers poisoned before a kernel writes them.
+package cltest
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+// Device returns the device the tests run on: MNISTCL_DEVICE if set, else the
+// default choice (the first GPU, else the first device; PoCL in CI).
+func Device(t testing.TB) cl.Device {
+	t.Helper()
+	devs, err := cl.AllDevices()
+	if err != nil {
+		t.Fatalf("no OpenCL device to test on (run scripts/setup.sh): %v", err)
+	}
+	d, err := cl.Choose(devs, os.Getenv("MNISTCL_DEVICE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Queue opens a context and queue on the test device and releases them when
+// the test ends.
+func Queue(t testing.TB) (*cl.Context, *cl.Queue) {
+	t.Helper()
+	ctx, err := cl.NewContext(Device(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ctx.NewQueue(false)
+	if err != nil {
+		ctx.Release()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Release(); ctx.Release() })
+	return ctx, q
+}
+
+// Rand returns an r x c matrix of uniform values in [lo, hi).
+func Rand(rng *rand.Rand, r, c int, lo, hi float64) *mat.Dense {
+	d := make([]float64, r*c)
+	for i := range d {
+		d[i] = lo + (hi-lo)*rng.Float64()
+	}
+	return mat.NewDense(r, c, d)
+}
+
+// Float32 flattens a matrix row-major, rounding to float32.
+func Float32(m *mat.Dense) []float32 {
+	r, c := m.Dims()
+	out := make([]float32, 0, r*c)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out = append(out, float32(m.At(i, j)))
+		}
+	}
+	return out
+}
+
+// Dense is the float64 matrix of rounded float32 data, so a reference sees
+// exactly the inputs the device saw.
+func Dense(r, c int, x []float32) *mat.Dense {
+	d := make([]float64, r*c)
+	for i := range d {
+		d[i] = float64(x[i])
+	}
+	return mat.NewDense(r, c, d)
+}
+
+// Buffer allocates a buffer of n floats holding x (or NaN everywhere when x is
+// nil) and releases it when the test ends.
+func Buffer(t testing.TB, ctx *cl.Context, q *cl.Queue, n int, x []float32) *cl.Buffer {
+	t.Helper()
+	b, err := ctx.NewBuffer(4 * max(n, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Release)
+	if x == nil {
+		err = q.FillFloat32(b, float32(math.NaN()), 0, max(n, 1))
+	} else {
+		err = q.WriteFloat32(b, 0, x)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Read reads n floats of b.
+func Read(t testing.TB, q *cl.Queue, b *cl.Buffer, n int) []float32 {
+	t.Helper()
+	out := make([]float32, n)
+	if err := q.ReadFloat32(b, 0, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

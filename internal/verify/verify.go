@@ -1,0 +1,143 @@
+// Package verify runs one training step on the device and the same step in
+// cpuref, and reports each tensor's relative error against its tolerance.
+// The verify command prints it; the tests of nn assert it.
+package verify
+
+import (
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+// Tolerances on ||device - reference||_F / ||reference||_F. float32 sums of
+// up to 784 products keep about six digits; gradients pass through one more
+// product and a mask, updates through one more subtraction.
+const (
+	TolForward  = 1e-5
+	TolGradient = 1e-4
+)
+
+// Check is one tensor's comparison.
+type Check struct {
+	Tensor string
+	Err    float64
+	Tol    float64
+}
+
+// Pass reports whether the error is within the tolerance; NaN never passes.
+func (c Check) Pass() bool { return c.Err <= c.Tol }
+
+// AllPass reports whether every check passed.
+func AllPass(cs []Check) bool {
+	for _, c := range cs {
+		if !c.Pass() {
+			return false
+		}
+	}
+	return true
+}
+
+// Step runs Forward, Backward and Step with learning rate lr on the batch of
+// rows rows already on the device (SetBatch or GatherBatch), and the same
+// step in cpuref from the same float32 parameters and inputs.
+func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
+	sizes, L := net.Sizes(), net.Layers()
+	w, b, err := net.Params()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := cpuref.FromFloat32(sizes, w, b)
+	if err != nil {
+		return nil, err
+	}
+	x, err := net.Read(net.Z[0], rows*sizes[0])
+	if err != nil {
+		return nil, fmt.Errorf("read X: %w", err)
+	}
+	labels32, err := net.Labels(rows)
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]int, rows)
+	for i, y := range labels32 {
+		labels[i] = int(y)
+	}
+
+	act := cpuref.Forward(ref, dense(rows, sizes[0], x))
+	grads := cpuref.Backward(ref, act, labels)
+	cpuref.Step(ref, grads, float64(lr))
+
+	var checks []Check
+	add := func(name string, got []float32, want *mat.Dense, tol float64) {
+		checks = append(checks, Check{Tensor: name, Err: cpuref.RelErr(got, want), Tol: tol})
+	}
+
+	if err := net.Forward(rows); err != nil {
+		return nil, err
+	}
+	for l := 1; l <= L; l++ {
+		got, err := net.Read(net.Z[l], rows*sizes[l])
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("Z%d", l)
+		if l == L {
+			name += " (logits)"
+		}
+		add(name, got, act.Z[l], TolForward)
+	}
+	got, err := net.Read(net.Yp, rows*sizes[L])
+	if err != nil {
+		return nil, err
+	}
+	add("Yp", got, act.Yp, TolForward)
+
+	if err := net.Backward(rows); err != nil {
+		return nil, err
+	}
+	for l := L; l >= 1; l-- {
+		got, err := net.Read(net.DZ[l], rows*sizes[l])
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("dZ%d", l)
+		if l < L {
+			name = fmt.Sprintf("f'(Z%d).dZ%d", l, l)
+		}
+		add(name, got, grads.Delta[l], TolGradient)
+		if got, err = net.Read(net.DW[l], sizes[l-1]*sizes[l]); err != nil {
+			return nil, err
+		}
+		add(fmt.Sprintf("dW%d", l), got, grads.DW[l], TolGradient)
+		if got, err = net.Read(net.DB[l], sizes[l]); err != nil {
+			return nil, err
+		}
+		add(fmt.Sprintf("db%d", l), got, row(grads.DB[l]), TolGradient)
+	}
+
+	if err := net.Step(lr); err != nil {
+		return nil, err
+	}
+	w, b, err = net.Params()
+	if err != nil {
+		return nil, err
+	}
+	for l := L; l >= 1; l-- {
+		add(fmt.Sprintf("W%d updated", l), w[l], ref.W[l], TolGradient)
+		add(fmt.Sprintf("b%d updated", l), b[l], row(ref.B[l]), TolGradient)
+	}
+	return checks, nil
+}
+
+func dense(r, c int, x []float32) *mat.Dense {
+	d := make([]float64, len(x))
+	for i, v := range x {
+		d[i] = float64(v)
+	}
+	return mat.NewDense(r, c, d)
+}
+
+func row(v []float64) *mat.Dense { return mat.NewDense(1, len(v), append([]float64(nil), v...)) }

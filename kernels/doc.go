@@ -1,0 +1,30 @@
+// Package kernels holds the OpenCL C sources of the network's pass, embedded
+// so an installed binary needs no source tree, and a Set that builds them for
+// one device and launches them with typed arguments.
+//
+// # Files
+//
+//	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs
+//	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
+//	layers.cl      gather, bias_relu, bias_add, softmax_minus_labels,
+//	               batch_stats, relu_mask, col_sum, sgd, transpose
+//
+// Each kernel has its float64 twin in package cpuref, and the tests of this
+// package run every kernel on the real device at odd sizes (1, 7, 37, 129 ...)
+// against it, with output buffers poisoned first so an element a kernel
+// forgets to write shows as NaN.
+//
+// # Layout and numbers
+//
+// Matrices are row-major float32 and packed (the leading dimension is the row
+// length); a batch runs along the rows. W of a layer is fanIn x fanOut, so a
+// layer computes Z = X W + b as in the lecture. Kernels never allocate; the
+// caller owns every buffer it passes. Tile sizes are -D build options with
+// defaults in the sources; the Set picks them per device and shape.
+//
+// # Tolerances
+//
+// Against cpuref, relative errors ||got - want||_F / ||want||_F stay below
+// 1e-5 for forward tensors and 1e-4 for gradients and updates (float32
+// rounding over sums of up to 784 products).
+package kernels

@@ -1,0 +1,108 @@
+// gemm_reg: C = op(A) B for CPU devices, row-major, by register tiling.
+//
+// Each work-item owns a TM x (16*TNV) block of C held in float16 registers. It
+// walks k, loads the block's slice of B's row k with vload16 and broadcasts one
+// element of op(A) per row into an fma. No local memory and no barriers: on a
+// CPU (PoCL) the work-item loop becomes straight SIMD code, which measured 8-10x
+// faster than a local-memory tiled kernel with barriers at the training shapes.
+//
+// Forms, as the backward pass needs them (A B^T is done by transposing B first):
+//   gemm_reg_nn: C[M,N] = A[M,K] B[K,N]
+//   gemm_reg_tn: C[M,N] = A[K,M]^T B[K,N]   (rows of A^T are A's columns: one
+//                element per row of the block is still a single load)
+// Edges: a block that sticks out of C (M % TM or N % (16*TNV) nonzero) takes the
+// guarded path below; no caller buffer is ever padded.
+
+#ifndef TM
+#define TM 6   // rows of C per work-item
+#endif
+#ifndef TNV
+#define TNV 2  // float16 vectors per row of the block: 16*TNV columns of C
+#endif
+#define TN (16 * TNV)
+
+// loadB16 reads 16 consecutive floats of a row of B starting at column j,
+// zero past column n-1 when guarded.
+inline float16 loadB16(__global const float *row, int j, int n, bool guarded)
+{
+	if (!guarded || j + 16 <= n)
+		return vload16(0, row + j);
+	float t[16];
+	for (int e = 0; e < 16; e++)
+		t[e] = (j + e < n) ? row[j + e] : 0.0f;
+	return vload16(0, t);
+}
+
+inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded)
+{
+	if (!guarded || j + 16 <= n) {
+		vstore16(v, 0, row + j);
+		return;
+	}
+	float t[16];
+	vstore16(v, 0, t);
+	for (int e = 0; e < 16 && j + e < n; e++)
+		row[j + e] = t[e];
+}
+
+// tile computes one block. transA and guarded are compile-time constants at
+// every call site, so inlining yields four straight-line specialisations.
+inline void tile(int M, int N, int K,
+		 __global const float *restrict A, int lda,
+		 __global const float *restrict B, int ldb,
+		 __global float *restrict C, int ldc,
+		 int i0, int j0, bool transA, bool guarded)
+{
+	float16 acc[TM][TNV];
+	for (int r = 0; r < TM; r++)
+		for (int v = 0; v < TNV; v++)
+			acc[r][v] = (float16)(0.0f);
+
+	for (int k = 0; k < K; k++) {
+		__global const float *brow = B + (size_t)k * ldb;
+		float16 b[TNV];
+		for (int v = 0; v < TNV; v++)
+			b[v] = loadB16(brow, j0 + 16 * v, N, guarded);
+		for (int r = 0; r < TM; r++) {
+			const int i = i0 + r;
+			float a;
+			if (guarded && i >= M)
+				a = 0.0f;
+			else if (transA)
+				a = A[(size_t)k * lda + i];
+			else
+				a = A[(size_t)i * lda + k];
+			for (int v = 0; v < TNV; v++)
+				acc[r][v] = fma((float16)(a), b[v], acc[r][v]);
+		}
+	}
+
+	for (int r = 0; r < TM; r++) {
+		if (guarded && i0 + r >= M)
+			break;
+		__global float *crow = C + (size_t)(i0 + r) * ldc;
+		for (int v = 0; v < TNV; v++)
+			if (!guarded || j0 + 16 * v < N)
+				storeC16(acc[r][v], crow, j0 + 16 * v, N, guarded);
+	}
+}
+
+// Launch with global (ceil(N/TN), ceil(M/TM)) and local (1, 1).
+#define GEMM_REG(name, transA)                                                  \
+	__kernel void name(const int M, const int N, const int K,               \
+			   __global const float *restrict A, const int lda,     \
+			   __global const float *restrict B, const int ldb,     \
+			   __global float *restrict C, const int ldc)           \
+	{                                                                       \
+		const int j0 = get_global_id(0) * TN;                           \
+		const int i0 = get_global_id(1) * TM;                           \
+		if (i0 >= M || j0 >= N)                                         \
+			return;                                                 \
+		if (i0 + TM <= M && j0 + TN <= N)                               \
+			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, false); \
+		else                                                            \
+			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, true); \
+	}
+
+GEMM_REG(gemm_reg_nn, false)
+GEMM_REG(gemm_reg_tn, true)

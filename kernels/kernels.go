@@ -1,0 +1,432 @@
+package kernels
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+//go:embed *.cl
+var sources embed.FS
+
+// Source returns the built-in OpenCL C text of one kernel file, such as
+// "layers.cl".
+func Source(name string) (string, error) {
+	return readSource(sources, name)
+}
+
+func readSource(fsys fs.FS, name string) (string, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return "", fmt.Errorf("kernel source %s: %w", name, err)
+	}
+	return string(b), nil
+}
+
+// Options chooses how a Set is built.
+type Options struct {
+	Gemm GemmKind
+	// Dir, when set, is a folder whose .cl files replace the built-in ones:
+	// a kernel can be edited and tried without rebuilding the program.
+	Dir string
+}
+
+// GemmKind names a GEMM implementation.
+type GemmKind int
+
+const (
+	// GemmAuto picks GemmRegister on CPU devices and GemmTiled elsewhere.
+	GemmAuto GemmKind = iota
+	// GemmRegister is gemm_reg.cl: register blocks, no local memory.
+	GemmRegister
+	// GemmTiled is gemm_tiled.cl: local-memory tiles with barriers.
+	GemmTiled
+)
+
+// String returns the name used in flags and reports.
+func (g GemmKind) String() string {
+	switch g {
+	case GemmRegister:
+		return "register"
+	case GemmTiled:
+		return "tiled"
+	default:
+		return "auto"
+	}
+}
+
+// ParseGemmKind is the inverse of String.
+func ParseGemmKind(s string) (GemmKind, error) {
+	for _, g := range []GemmKind{GemmAuto, GemmRegister, GemmTiled} {
+		if s == g.String() {
+			return g, nil
+		}
+	}
+	return GemmAuto, fmt.Errorf("unknown GEMM kind %q (want auto, register or tiled)", s)
+}
+
+// regConfig is one build of gemm_reg.cl: a TM x 16*TNV block per work-item.
+type regConfig struct{ tm, tnv int }
+
+// Set holds every kernel of the pass built for one device, with typed launch
+// methods. Launches are queued on the Set's queue and never wait; the caller
+// reads a result (a blocking read) or calls Finish when it needs one.
+// A Set is not safe for concurrent use.
+type Set struct {
+	ctx  *cl.Context
+	q    *cl.Queue
+	dev  cl.Device
+	kind GemmKind
+	src  fs.FS
+
+	programs []*cl.Program
+	gemmReg  map[regConfig][2]*cl.Kernel // [0] nn, [1] tn
+	gemmTile [3]*cl.Kernel               // nn, tn, nt
+	tileEdge int
+	csCols   int
+	csRows   int
+	wg       int // work-group size of element-wise kernels
+
+	gather, biasReLU, biasAdd, softmax, stats, mask, colSum, sgd, transpose *cl.Kernel
+
+	scratch *cl.Buffer // holds B^T for the register GEMM's A B^T form
+}
+
+// New builds the kernels for the device of ctx. Building takes about half a
+// second per program on PoCL the first time; PoCL caches the binaries after.
+func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
+	dev := ctx.Device()
+	kind := opts.Gemm
+	var src fs.FS = sources
+	if opts.Dir != "" {
+		src = os.DirFS(opts.Dir)
+	}
+	if kind == GemmAuto {
+		kind = GemmTiled
+		if dev.Type == cl.DeviceCPU {
+			kind = GemmRegister
+		}
+	}
+	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, gemmReg: map[regConfig][2]*cl.Kernel{}}
+	// 16x16 work-groups where the device allows 256 work-items, else 8x8.
+	s.tileEdge, s.csCols, s.csRows = 16, 16, 16
+	if dev.MaxWorkGroupSize < 256 {
+		s.tileEdge, s.csCols, s.csRows = 8, 8, 8
+	}
+	if err := s.build(); err != nil {
+		s.Release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Kind reports the GEMM implementation in use.
+func (s *Set) Kind() GemmKind { return s.kind }
+
+func (s *Set) program(file, options string) (*cl.Program, error) {
+	text, err := readSource(s.src, file)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.ctx.BuildProgram(text, options)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	s.programs = append(s.programs, p)
+	return p, nil
+}
+
+func kernelsOf(p *cl.Program, names ...string) ([]*cl.Kernel, error) {
+	ks := make([]*cl.Kernel, len(names))
+	for i, n := range names {
+		k, err := p.Kernel(n)
+		if err != nil {
+			for _, made := range ks[:i] {
+				made.Release()
+			}
+			return nil, err
+		}
+		ks[i] = k
+	}
+	return ks, nil
+}
+
+func (s *Set) build() error {
+	p, err := s.program("layers.cl", fmt.Sprintf("-D CS_COLS=%d -D CS_ROWS=%d", s.csCols, s.csRows))
+	if err != nil {
+		return err
+	}
+	ks, err := kernelsOf(p, "gather", "bias_relu", "bias_add", "softmax_minus_labels",
+		"batch_stats", "relu_mask", "col_sum", "sgd", "transpose")
+	if err != nil {
+		return err
+	}
+	s.gather, s.biasReLU, s.biasAdd, s.softmax, s.stats, s.mask, s.colSum, s.sgd, s.transpose =
+		ks[0], ks[1], ks[2], ks[3], ks[4], ks[5], ks[6], ks[7], ks[8]
+	s.wg = 64
+	if wg, err := s.biasReLU.WorkGroupSize(s.dev); err == nil && wg < s.wg {
+		s.wg = wg
+	}
+
+	if s.kind == GemmTiled {
+		p, err := s.program("gemm_tiled.cl", fmt.Sprintf("-D TS=%d", s.tileEdge))
+		if err != nil {
+			return err
+		}
+		ks, err := kernelsOf(p, "gemm_tiled_nn", "gemm_tiled_tn", "gemm_tiled_nt")
+		if err != nil {
+			return err
+		}
+		copy(s.gemmTile[:], ks)
+		return nil
+	}
+	// Build the widest block now so a broken source fails here, not mid-training.
+	_, err = s.regKernels(regFor(1 << 20))
+	return err
+}
+
+// regFor picks the register block for a C with n columns: as many float16
+// vectors as cover n, up to four (64 columns, 24 accumulators of the 32 AVX-512
+// registers), so thin outputs like the 10 logits don't compute 54 dead columns.
+func regFor(n int) regConfig {
+	tnv := min(4, (n+15)/16)
+	return regConfig{tm: 6, tnv: tnv}
+}
+
+func (s *Set) regKernels(c regConfig) ([2]*cl.Kernel, error) {
+	if ks, ok := s.gemmReg[c]; ok {
+		return ks, nil
+	}
+	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d", c.tm, c.tnv))
+	if err != nil {
+		return [2]*cl.Kernel{}, err
+	}
+	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn")
+	if err != nil {
+		return [2]*cl.Kernel{}, err
+	}
+	s.gemmReg[c] = [2]*cl.Kernel{ks[0], ks[1]}
+	return s.gemmReg[c], nil
+}
+
+// Release frees every kernel, program and scratch buffer of the Set. The
+// context and queue belong to the caller.
+func (s *Set) Release() {
+	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.stats, s.mask, s.colSum, s.sgd, s.transpose} {
+		k.Release()
+	}
+	for _, k := range s.gemmTile {
+		k.Release()
+	}
+	for _, ks := range s.gemmReg {
+		ks[0].Release()
+		ks[1].Release()
+	}
+	s.gemmReg = map[regConfig][2]*cl.Kernel{}
+	for _, p := range s.programs {
+		p.Release()
+	}
+	s.programs = nil
+	s.scratch.Release()
+	s.scratch = nil
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// need checks that each buffer holds at least the float32 count paired with it,
+// so a wrong shape is a Go error instead of a device write out of bounds.
+func need(op string, pairs ...any) error {
+	for i := 0; i < len(pairs); i += 3 {
+		name, b, n := pairs[i].(string), pairs[i+1].(*cl.Buffer), pairs[i+2].(int)
+		if b == nil {
+			return fmt.Errorf("%s: %s buffer is nil", op, name)
+		}
+		if b.Size() < 4*n {
+			return fmt.Errorf("%s: %s buffer holds %d bytes, need %d", op, name, b.Size(), 4*n)
+		}
+	}
+	return nil
+}
+
+func (s *Set) launch1D(k *cl.Kernel, n int, args ...any) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := k.SetArgs(args...); err != nil {
+		return err
+	}
+	return s.q.Enqueue(k, []int{roundUp(n, s.wg)}, []int{s.wg})
+}
+
+// Gemm computes C[m,n] = op(A) op(B), row-major and packed: op(A) is m x k
+// (A is stored k x m when transA), op(B) is k x n (B stored n x k when transB).
+// Only the three forms of the pass exist: A B, A^T B and A B^T.
+func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
+	op := fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k)
+	if m <= 0 || n <= 0 || k <= 0 {
+		return fmt.Errorf("%s: sizes must be positive", op)
+	}
+	if transA && transB {
+		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op)
+	}
+	if err := need(op, "A", a, m*k, "B", b, k*n, "C", c, m*n); err != nil {
+		return err
+	}
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	if s.kind == GemmTiled {
+		kern := s.gemmTile[0]
+		switch {
+		case transA:
+			kern = s.gemmTile[1]
+		case transB:
+			kern = s.gemmTile[2]
+		}
+		if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
+			return err
+		}
+		return s.q.Enqueue(kern, []int{roundUp(n, s.tileEdge), roundUp(m, s.tileEdge)}, []int{s.tileEdge, s.tileEdge})
+	}
+
+	if transB {
+		if err := s.ensureScratch(k * n); err != nil {
+			return err
+		}
+		if err := s.Transpose(b, n, k, s.scratch); err != nil {
+			return err
+		}
+		b, ldb = s.scratch, n
+	}
+	cfg := regFor(n)
+	ks, err := s.regKernels(cfg)
+	if err != nil {
+		return err
+	}
+	kern := ks[0]
+	if transA {
+		kern = ks[1]
+	}
+	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
+		return err
+	}
+	tn := 16 * cfg.tnv
+	return s.q.Enqueue(kern, []int{(n + tn - 1) / tn, (m + cfg.tm - 1) / cfg.tm}, []int{1, 1})
+}
+
+func form(transA, transB bool) string {
+	var f strings.Builder
+	f.WriteString("A")
+	if transA {
+		f.WriteString("^T")
+	}
+	f.WriteString(" B")
+	if transB {
+		f.WriteString("^T")
+	}
+	return f.String()
+}
+
+func (s *Set) ensureScratch(floats int) error {
+	if s.scratch != nil && s.scratch.Size() >= 4*floats {
+		return nil
+	}
+	s.scratch.Release()
+	s.scratch = nil
+	b, err := s.ctx.NewBuffer(4 * floats)
+	if err != nil {
+		return fmt.Errorf("gemm scratch of %d floats: %w", floats, err)
+	}
+	s.scratch = b
+	return nil
+}
+
+// Gather writes rows images perm[first:first+rows] of the uint8 data set into X
+// as float32 in [0,1] and their digits into labels (int32).
+func (s *Set) Gather(images, digits, perm *cl.Buffer, first, rows, pixels int, x, labels *cl.Buffer) error {
+	if err := need("gather", "X", x, rows*pixels, "labels", labels, rows, "perm", perm, first+rows); err != nil {
+		return err
+	}
+	return s.launch1D(s.gather, rows*pixels, images, digits, perm, first, rows, pixels, x, labels)
+}
+
+// BiasReLU computes Z = f(Z + b) in place for a rows x cols Z.
+func (s *Set) BiasReLU(z, b *cl.Buffer, rows, cols int) error {
+	if err := need("bias_relu", "Z", z, rows*cols, "b", b, cols); err != nil {
+		return err
+	}
+	return s.launch1D(s.biasReLU, rows*cols, z, b, rows*cols, cols)
+}
+
+// BiasAdd computes Z = Z + b in place: the logits have no activation.
+func (s *Set) BiasAdd(z, b *cl.Buffer, rows, cols int) error {
+	if err := need("bias_add", "Z", z, rows*cols, "b", b, cols); err != nil {
+		return err
+	}
+	return s.launch1D(s.biasAdd, rows*cols, z, b, rows*cols, cols)
+}
+
+// SoftmaxMinusLabels writes Yp = softmax(logits) and dZ = (Yp - Y)/batch for
+// rows x cols logits, plus each row's loss and a 1/0 correct flag.
+func (s *Set) SoftmaxMinusLabels(logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
+	if err := need("softmax_minus_labels", "logits", logits, rows*cols, "labels", labels, rows,
+		"Yp", yp, rows*cols, "dZ", dz, rows*cols, "rowLoss", rowLoss, rows, "rowCorrect", rowCorrect, rows); err != nil {
+		return err
+	}
+	return s.launch1D(s.softmax, rows, logits, labels, rows, cols, float32(1/float64(batch)), yp, dz, rowLoss, rowCorrect)
+}
+
+// BatchStats writes the sums of rowLoss and rowCorrect over rows into
+// stats[2*slot] and stats[2*slot+1].
+func (s *Set) BatchStats(rowLoss, rowCorrect *cl.Buffer, rows int, stats *cl.Buffer, slot int) error {
+	if err := need("batch_stats", "rowLoss", rowLoss, rows, "rowCorrect", rowCorrect, rows, "stats", stats, 2*slot+2); err != nil {
+		return err
+	}
+	if err := s.stats.SetArgs(rowLoss, rowCorrect, rows, stats, slot); err != nil {
+		return err
+	}
+	return s.q.Enqueue(s.stats, []int{1}, []int{1})
+}
+
+// ReLUMask computes delta = delta . f'(Z) in place over n elements.
+func (s *Set) ReLUMask(delta, z *cl.Buffer, n int) error {
+	if err := need("relu_mask", "delta", delta, n, "Z", z, n); err != nil {
+		return err
+	}
+	return s.launch1D(s.mask, n, delta, z, n)
+}
+
+// ColSum writes db[c] = sum over rows of delta[r, c].
+func (s *Set) ColSum(delta *cl.Buffer, rows, cols int, db *cl.Buffer) error {
+	if err := need("col_sum", "delta", delta, rows*cols, "db", db, cols); err != nil {
+		return err
+	}
+	if err := s.colSum.SetArgs(delta, rows, cols, db); err != nil {
+		return err
+	}
+	return s.q.Enqueue(s.colSum, []int{roundUp(cols, s.csCols), s.csRows}, []int{s.csCols, s.csRows})
+}
+
+// SGD computes W = W - lr dW over n elements.
+func (s *Set) SGD(w, dw *cl.Buffer, lr float32, n int) error {
+	if err := need("sgd", "W", w, n, "dW", dw, n); err != nil {
+		return err
+	}
+	return s.launch1D(s.sgd, n, w, dw, lr, n)
+}
+
+// Transpose writes out[cols, rows] = in[rows, cols]^T.
+func (s *Set) Transpose(in *cl.Buffer, rows, cols int, out *cl.Buffer) error {
+	if err := need("transpose", "in", in, rows*cols, "out", out, rows*cols); err != nil {
+		return err
+	}
+	return s.launch1D(s.transpose, rows*cols, in, rows, cols, out)
+}

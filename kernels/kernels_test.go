@@ -1,0 +1,314 @@
+package kernels_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/internal/cltest"
+	"github.com/mnist-cl/mnist-cl/kernels"
+)
+
+// Tolerances on ||got - want||_F / ||want||_F, float32 device against float64.
+const (
+	tolForward  = 1e-5
+	tolGradient = 1e-4
+)
+
+func newSet(t testing.TB, kind kernels.GemmKind) (*kernels.Set, *cl.Context, *cl.Queue) {
+	t.Helper()
+	ctx, q := cltest.Queue(t)
+	s, err := kernels.New(ctx, q, kernels.Options{Gemm: kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Release)
+	return s, ctx, q
+}
+
+func check(t *testing.T, what string, got []float32, want *mat.Dense, tol float64) {
+	t.Helper()
+	for i, g := range got {
+		if math.IsNaN(float64(g)) {
+			t.Fatalf("%s: element %d is NaN (never written?)", what, i)
+		}
+	}
+	if e := cpuref.RelErr(got, want); !(e <= tol) {
+		t.Fatalf("%s: relative error %.3g > %.0g", what, e, tol)
+	}
+}
+
+// gemmShapes mixes the training shapes with sizes that fit no tile: 1, prime,
+// one past a block, and the thin N = 10 of the logits.
+var gemmShapes = [][3]int{ // m, n, k
+	{1, 1, 1}, {1, 10, 784}, {7, 37, 13}, {6, 64, 5}, {7, 65, 3}, {13, 1, 37},
+	{129, 10, 256}, {37, 129, 1}, {12, 128, 17}, {128, 512, 784}, {784, 512, 128},
+	{128, 256, 512}, {256, 10, 128}, {128, 784, 10},
+}
+
+func TestGemm(t *testing.T) {
+	for _, kind := range []kernels.GemmKind{kernels.GemmRegister, kernels.GemmTiled} {
+		t.Run(kind.String(), func(t *testing.T) {
+			s, ctx, q := newSet(t, kind)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for _, sh := range gemmShapes {
+				m, n, k := sh[0], sh[1], sh[2]
+				for _, f := range []struct{ ta, tb bool }{{false, false}, {true, false}, {false, true}} {
+					ar, ac := m, k
+					if f.ta {
+						ar, ac = k, m
+					}
+					br, bc := k, n
+					if f.tb {
+						br, bc = n, k
+					}
+					a32 := cltest.Float32(cltest.Rand(rng, ar, ac, -1, 1))
+					b32 := cltest.Float32(cltest.Rand(rng, br, bc, -1, 1))
+					a := cltest.Buffer(t, ctx, q, ar*ac, a32)
+					b := cltest.Buffer(t, ctx, q, br*bc, b32)
+					c := cltest.Buffer(t, ctx, q, m*n, nil)
+					if err := s.Gemm(f.ta, f.tb, m, n, k, a, b, c); err != nil {
+						t.Fatal(err)
+					}
+					want := cpuref.MatMul(cltest.Dense(ar, ac, a32), cltest.Dense(br, bc, b32), f.ta, f.tb)
+					check(t, fmt.Sprintf("gemm transA=%v transB=%v %dx%dx%d", f.ta, f.tb, m, n, k),
+						cltest.Read(t, q, c, m*n), want, tolForward)
+				}
+			}
+		})
+	}
+}
+
+func TestGemmRejectsBadShapes(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	small := cltest.Buffer(t, ctx, q, 10, nil)
+	big := cltest.Buffer(t, ctx, q, 100, nil)
+	if err := s.Gemm(false, false, 5, 5, 5, small, big, big); err == nil {
+		t.Fatal("A of 10 floats passed for a 5x5 product")
+	}
+	if err := s.Gemm(false, false, 0, 5, 5, big, big, big); err == nil {
+		t.Fatal("m = 0 passed")
+	}
+	if err := s.Gemm(true, true, 5, 5, 5, big, big, big); err == nil {
+		t.Fatal("A^T B^T passed")
+	}
+}
+
+var rowsCols = [][2]int{{1, 1}, {1, 10}, {7, 37}, {129, 10}, {128, 512}, {3, 1}, {1000, 13}}
+
+func TestBiasAndActivation(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, rc := range rowsCols {
+		r, c := rc[0], rc[1]
+		z32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		b32 := cltest.Float32(cltest.Rand(rng, 1, c, -1, 1))
+		bias := make([]float64, c)
+		for i, v := range b32 {
+			bias[i] = float64(v)
+		}
+		zr := cltest.Buffer(t, ctx, q, r*c, z32)
+		za := cltest.Buffer(t, ctx, q, r*c, z32)
+		b := cltest.Buffer(t, ctx, q, c, b32)
+		if err := s.BiasReLU(zr, b, r, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.BiasAdd(za, b, r, c); err != nil {
+			t.Fatal(err)
+		}
+		check(t, fmt.Sprintf("bias_relu %dx%d", r, c), cltest.Read(t, q, zr, r*c), cpuref.BiasReLU(cltest.Dense(r, c, z32), bias), tolForward)
+		check(t, fmt.Sprintf("bias_add %dx%d", r, c), cltest.Read(t, q, za, r*c), cpuref.AddBias(cltest.Dense(r, c, z32), bias), tolForward)
+	}
+}
+
+func TestReLUMask(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, rc := range rowsCols {
+		r, c := rc[0], rc[1]
+		d32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		// Z as a ReLU leaves it: about half exact zeros, the rest positive.
+		z32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		for i, v := range z32 {
+			z32[i] = max(v, 0)
+		}
+		d := cltest.Buffer(t, ctx, q, r*c, d32)
+		z := cltest.Buffer(t, ctx, q, r*c, z32)
+		if err := s.ReLUMask(d, z, r*c); err != nil {
+			t.Fatal(err)
+		}
+		check(t, fmt.Sprintf("relu_mask %dx%d", r, c), cltest.Read(t, q, d, r*c),
+			cpuref.ReLUMask(cltest.Dense(r, c, d32), cltest.Dense(r, c, z32)), tolForward)
+	}
+}
+
+func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, rc := range [][2]int{{1, 10}, {7, 10}, {129, 10}, {5, 1}, {3, 37}} {
+		r, c := rc[0], rc[1]
+		// Logits far from zero check the max subtraction: exp(90) overflows float32.
+		l32 := cltest.Float32(cltest.Rand(rng, r, c, -90, 90))
+		labels := make([]int, r)
+		l32i := make([]int32, r)
+		for i := range labels {
+			labels[i] = rng.IntN(c)
+			l32i[i] = int32(labels[i])
+		}
+		logits := cltest.Buffer(t, ctx, q, r*c, l32)
+		lab, err := ctx.NewBuffer(4 * r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lab.Release()
+		if err := q.WriteInt32(lab, 0, l32i); err != nil {
+			t.Fatal(err)
+		}
+		yp, dz := cltest.Buffer(t, ctx, q, r*c, nil), cltest.Buffer(t, ctx, q, r*c, nil)
+		loss, corr := cltest.Buffer(t, ctx, q, r, nil), cltest.Buffer(t, ctx, q, r, nil)
+		stats := cltest.Buffer(t, ctx, q, 6, nil)
+		if err := s.SoftmaxMinusLabels(logits, lab, r, c, r, yp, dz, loss, corr); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.BatchStats(loss, corr, r, stats, 2); err != nil {
+			t.Fatal(err)
+		}
+		wyp, wdz, wloss, wcorr := cpuref.SoftmaxMinusLabels(cltest.Dense(r, c, l32), labels)
+		name := fmt.Sprintf("softmax %dx%d", r, c)
+		check(t, name+" Yp", cltest.Read(t, q, yp, r*c), wyp, tolForward)
+		check(t, name+" dZ", cltest.Read(t, q, dz, r*c), wdz, tolForward)
+		if e := cpuref.RelErrVec(cltest.Read(t, q, loss, r), wloss); !(e <= tolForward) {
+			t.Fatalf("%s row loss: relative error %.3g", name, e)
+		}
+		var sumLoss, nCorrect float64
+		for i, ok := range wcorr {
+			sumLoss += wloss[i]
+			if ok {
+				nCorrect++
+			}
+		}
+		got := cltest.Read(t, q, corr, r)
+		for i, ok := range wcorr {
+			if (got[i] == 1) != ok || (got[i] != 0 && got[i] != 1) {
+				t.Fatalf("%s row %d: correct flag %v, want %v", name, i, got[i], ok)
+			}
+		}
+		st := cltest.Read(t, q, stats, 6)
+		if !math.IsNaN(float64(st[0])) || !math.IsNaN(float64(st[3])) {
+			t.Fatalf("batch_stats wrote outside slot 2: %v", st)
+		}
+		if e := math.Abs(float64(st[4])-sumLoss) / sumLoss; !(e <= tolForward) || float64(st[5]) != nCorrect {
+			t.Fatalf("%s stats: got loss %v correct %v, want %v %v", name, st[4], st[5], sumLoss, nCorrect)
+		}
+	}
+}
+
+func TestColSum(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, rc := range append(rowsCols, [2]int{17, 33}, [2]int{4096, 3}) {
+		r, c := rc[0], rc[1]
+		d32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		d := cltest.Buffer(t, ctx, q, r*c, d32)
+		db := cltest.Buffer(t, ctx, q, c, nil)
+		if err := s.ColSum(d, r, c, db); err != nil {
+			t.Fatal(err)
+		}
+		want := cpuref.ColSum(cltest.Dense(r, c, d32))
+		check(t, fmt.Sprintf("col_sum %dx%d", r, c), cltest.Read(t, q, db, c), mat.NewDense(1, c, want), tolGradient)
+	}
+}
+
+func TestSGDAndTranspose(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, rc := range rowsCols {
+		r, c := rc[0], rc[1]
+		w32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		dw32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		w := cltest.Buffer(t, ctx, q, r*c, w32)
+		dw := cltest.Buffer(t, ctx, q, r*c, dw32)
+		if err := s.SGD(w, dw, 0.05, r*c); err != nil {
+			t.Fatal(err)
+		}
+		want := cltest.Dense(r, c, w32)
+		cpuref.SGD(want, cltest.Dense(r, c, dw32), float64(float32(0.05)))
+		check(t, fmt.Sprintf("sgd %dx%d", r, c), cltest.Read(t, q, w, r*c), want, tolGradient)
+
+		out := cltest.Buffer(t, ctx, q, r*c, nil)
+		if err := s.Transpose(dw, r, c, out); err != nil {
+			t.Fatal(err)
+		}
+		tr := mat.DenseCopyOf(cltest.Dense(r, c, dw32).T())
+		check(t, fmt.Sprintf("transpose %dx%d", r, c), cltest.Read(t, q, out, r*c), tr, 0)
+	}
+}
+
+func TestGather(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	const n, pixels = 50, 13
+	rng := rand.New(rand.NewPCG(13, 14))
+	images := make([]uint8, n*pixels)
+	digits := make([]uint8, n)
+	for i := range images {
+		images[i] = uint8(rng.IntN(256))
+	}
+	for i := range digits {
+		digits[i] = uint8(rng.IntN(10))
+	}
+	perm := make([]int32, n)
+	for i, p := range rng.Perm(n) {
+		perm[i] = int32(p)
+	}
+	ib, _ := ctx.NewBuffer(len(images))
+	db, _ := ctx.NewBuffer(len(digits))
+	pb, _ := ctx.NewBuffer(4 * n)
+	lb, _ := ctx.NewBuffer(4 * n)
+	for _, b := range []*cl.Buffer{ib, db, pb, lb} {
+		if b == nil {
+			t.Fatal("buffer allocation failed")
+		}
+		defer b.Release()
+	}
+	if err := q.WriteUint8(ib, 0, images); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.WriteUint8(db, 0, digits); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.WriteInt32(pb, 0, perm); err != nil {
+		t.Fatal(err)
+	}
+	for _, fr := range [][2]int{{0, 1}, {3, 7}, {43, 7}, {0, 50}} {
+		first, rows := fr[0], fr[1]
+		x := cltest.Buffer(t, ctx, q, rows*pixels, nil)
+		if err := q.FillInt32(lb, -1, 0, n); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Gather(ib, db, pb, first, rows, pixels, x, lb); err != nil {
+			t.Fatal(err)
+		}
+		got := cltest.Read(t, q, x, rows*pixels)
+		labels := make([]int32, rows)
+		if err := q.ReadInt32(lb, 0, labels); err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r < rows; r++ {
+			src := int(perm[first+r])
+			if labels[r] != int32(digits[src]) {
+				t.Fatalf("gather first=%d row %d: label %d, want %d", first, r, labels[r], digits[src])
+			}
+			for p := 0; p < pixels; p++ {
+				want := float32(images[src*pixels+p]) * (1.0 / 255.0)
+				if d := math.Abs(float64(got[r*pixels+p] - want)); d > 1e-7 {
+					t.Fatalf("gather first=%d row %d pixel %d: %v, want %v", first, r, p, got[r*pixels+p], want)
+				}
+			}
+		}
+	}
+}

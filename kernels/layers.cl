@@ -1,0 +1,171 @@
+// layers: every kernel of the pass that is not a GEMM, in the order a training
+// step runs them. Shapes are row-major with the batch along rows. Element-wise
+// kernels take a flat count n and are launched on a global size rounded up to
+// the work-group size, hence the bounds check at the top of each.
+
+// gather builds a mini-batch on the device from the data set uploaded once as
+// uint8: row r of X is image perm[first + r] scaled to [0,1], and labels[r] its
+// digit. Only the permutation goes up, once per epoch.
+__kernel void gather(__global const uchar *restrict images,
+		     __global const uchar *restrict digits,
+		     __global const int *restrict perm, const int first,
+		     const int rows, const int pixels,
+		     __global float *restrict X, __global int *restrict labels)
+{
+	const int i = get_global_id(0);
+	if (i >= rows * pixels)
+		return;
+	const int r = i / pixels, p = i - r * pixels;
+	const int src = perm[first + r];
+	X[i] = images[(size_t)src * pixels + p] * (1.0f / 255.0f);
+	if (p == 0)
+		labels[r] = digits[src];
+}
+
+// bias_relu: Z = f(Z + b), in place on a GEMM's output, b broadcast over rows.
+// Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2).
+__kernel void bias_relu(__global float *restrict Z, __global const float *restrict b,
+			const int n, const int cols)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	Z[i] = fmax(Z[i] + b[i % cols], 0.0f);
+}
+
+// bias_add: Z = Z + b, the logits' form (no activation on the last layer).
+// Z3 = Z2 W3 + b3.
+__kernel void bias_add(__global float *restrict Z, __global const float *restrict b,
+		       const int n, const int cols)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	Z[i] += b[i % cols];
+}
+
+// softmax_minus_labels: one work-item per row. dZ3 = Yp - Y, scaled by
+// 1/batch because the loss is the batch mean. The softmax subtracts the row's
+// max so exp never overflows. It also writes each row's loss
+// (-log Yp[label] = logsumexp - logit[label]) and whether the arg-max (first
+// on ties) is the label, so diagnostics need no copy of the logits.
+__kernel void softmax_minus_labels(__global const float *restrict logits,
+				   __global const int *restrict labels,
+				   const int rows, const int cols,
+				   const float invBatch,
+				   __global float *restrict Yp,
+				   __global float *restrict dZ,
+				   __global float *restrict rowLoss,
+				   __global float *restrict rowCorrect)
+{
+	const int r = get_global_id(0);
+	if (r >= rows)
+		return;
+	__global const float *z = logits + (size_t)r * cols;
+	int arg = 0;
+	float mx = z[0];
+	for (int c = 1; c < cols; c++)
+		if (z[c] > mx) {
+			mx = z[c];
+			arg = c;
+		}
+	float sum = 0.0f;
+	for (int c = 0; c < cols; c++)
+		sum += exp(z[c] - mx);
+	const int label = labels[r];
+	const float inv = 1.0f / sum;
+	for (int c = 0; c < cols; c++) {
+		const float p = exp(z[c] - mx) * inv;
+		Yp[(size_t)r * cols + c] = p;
+		dZ[(size_t)r * cols + c] = (p - (c == label ? 1.0f : 0.0f)) * invBatch;
+	}
+	rowLoss[r] = log(sum) + mx - z[label];
+	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
+}
+
+// batch_stats sums a batch's row losses and correct flags into stats[2*slot]
+// and stats[2*slot+1]. One work-item, a fixed order: the sums are the same on
+// every run, and a batch is at most a few thousand rows.
+__kernel void batch_stats(__global const float *restrict rowLoss,
+			  __global const float *restrict rowCorrect,
+			  const int rows, __global float *restrict stats,
+			  const int slot)
+{
+	if (get_global_id(0) != 0)
+		return;
+	float loss = 0.0f, correct = 0.0f;
+	for (int r = 0; r < rows; r++) {
+		loss += rowLoss[r];
+		correct += rowCorrect[r];
+	}
+	stats[2 * slot] = loss;
+	stats[2 * slot + 1] = correct;
+}
+
+// relu_mask: delta = delta . f'(Z), in place. f'(a) = [a > 0], and Z = f(a) is
+// positive exactly where a is, so the post-activation stands in for
+// f'(Z1 W2 + b2) without keeping the pre-activation.
+__kernel void relu_mask(__global float *restrict delta, __global const float *restrict Z,
+			const int n)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	if (!(Z[i] > 0.0f))
+		delta[i] = 0.0f;
+}
+
+#ifndef CS_COLS
+#define CS_COLS 16  // columns per work-group of col_sum
+#endif
+#ifndef CS_ROWS
+#define CS_ROWS 16  // row lanes per work-group of col_sum: a power of two
+#endif
+
+// col_sum: db = sum over rows of delta (db3 = sum_l [dZ3]_l,: and the masked
+// deltas for db2, db1). A CS_COLS x CS_ROWS work-group: lane y sums rows
+// y, y+CS_ROWS, ... of its column, then a tree in local memory adds the lanes.
+// Launch with global (roundup(cols, CS_COLS), CS_ROWS), local (CS_COLS, CS_ROWS).
+__kernel __attribute__((reqd_work_group_size(CS_COLS, CS_ROWS, 1)))
+void col_sum(__global const float *restrict delta, const int rows, const int cols,
+	     __global float *restrict db)
+{
+	__local float part[CS_ROWS][CS_COLS];
+	const int x = get_local_id(0), y = get_local_id(1);
+	const int c = get_global_id(0);
+	float s = 0.0f;
+	if (c < cols)
+		for (int r = y; r < rows; r += CS_ROWS)
+			s += delta[(size_t)r * cols + c];
+	part[y][x] = s;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (int h = CS_ROWS / 2; h > 0; h /= 2) {
+		if (y < h)
+			part[y][x] += part[y + h][x];
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	if (y == 0 && c < cols)
+		db[c] = part[0][x];
+}
+
+// sgd: W <- W - lr dW, for weights and biases alike.
+__kernel void sgd(__global float *restrict W, __global const float *restrict dW,
+		  const float lr, const int n)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	W[i] -= lr * dW[i];
+}
+
+// transpose: out[cols, rows] = in[rows, cols]^T. The CPU GEMM has no A B^T
+// form; dZ2 = dZ3 W3^T runs as dZ3 (W3^T) with W3^T made here.
+__kernel void transpose(__global const float *restrict in, const int rows, const int cols,
+			__global float *restrict out)
+{
+	const int o = get_global_id(0);
+	if (o >= rows * cols)
+		return;
+	const int j = o / rows, i = o - j * rows;
+	out[o] = in[(size_t)i * cols + j];
+}

@@ -1,0 +1,92 @@
+package nn_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/kernels"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+func benchBatch(batch int) ([]float32, []int32) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*784)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	labels := make([]int32, batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(10))
+	}
+	return x, labels
+}
+
+// BenchmarkStep784x512x256x10Batch128 is one SGD step (forward, backward,
+// update) of the default network on the device, queued b.N times and waited
+// for once, as training runs.
+func BenchmarkStep784x512x256x10Batch128(b *testing.B) {
+	rt := open(b, kernels.GemmAuto)
+	net, err := nn.NewNetwork(rt, nn.Sizes(784, []int{512, 256}, 10), 128, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer net.Release()
+	x, labels := benchBatch(128)
+	if err := net.SetBatch(x, labels); err != nil {
+		b.Fatal(err)
+	}
+	step := func() {
+		if err := net.Forward(128); err != nil {
+			b.Fatal(err)
+		}
+		if err := net.Backward(128); err != nil {
+			b.Fatal(err)
+		}
+		if err := net.Step(0.01); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step()
+	if err := rt.Queue.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step()
+	}
+	if err := rt.Queue.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// BenchmarkStepCPURef784x512x256x10Batch128 is the same step in float64 on
+// gonum, for the ratio.
+func BenchmarkStepCPURef784x512x256x10Batch128(b *testing.B) {
+	sizes := nn.Sizes(784, []int{512, 256}, 10)
+	w, bias := nn.InitParams(sizes, 1)
+	p, err := cpuref.FromFloat32(sizes, w, bias)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x32, labels32 := benchBatch(128)
+	xd := make([]float64, len(x32))
+	for i, v := range x32 {
+		xd[i] = float64(v)
+	}
+	x := mat.NewDense(128, 784, xd)
+	labels := make([]int, len(labels32))
+	for i, y := range labels32 {
+		labels[i] = int(y)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := cpuref.Forward(p, x)
+		g := cpuref.Backward(p, a, labels)
+		cpuref.Step(p, g, 0.01)
+	}
+	b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}

@@ -1,0 +1,303 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+// Network is the lecture's MLP with its parameters, activations and gradients
+// in device buffers. Slices indexed by layer run 1..L with index 0 unused
+// (Z[0] is the input X), so the code reads like the lecture: dW[3] = Z[2]^T dZ[3].
+type Network struct {
+	rt       *Runtime
+	sizes    []int
+	maxBatch int
+
+	W, B   []*cl.Buffer // W[l]: sizes[l-1] x sizes[l]; B[l]: sizes[l]
+	DW, DB []*cl.Buffer
+	// Z[l] is the output of layer l (Z[L] the logits) for up to maxBatch rows.
+	Z []*cl.Buffer
+	// DZ[l] is dLoss/dZ[l]; for hidden layers Backward masks it in place into
+	// f'(Z[l]) . dZ[l], the delta that dW[l] and db[l] are made from.
+	DZ []*cl.Buffer
+
+	Yp, labels, rowLoss, rowCorrect *cl.Buffer
+	all                             []*cl.Buffer
+}
+
+// Layers is L, the number of weight layers.
+func (n *Network) Layers() int { return len(n.sizes) - 1 }
+
+// Sizes returns the layer widths, inputs first and classes last.
+func (n *Network) Sizes() []int { return append([]int(nil), n.sizes...) }
+
+// MaxBatch is the most rows one Forward can take.
+func (n *Network) MaxBatch() int { return n.maxBatch }
+
+// Sizes returns the widths of a network with the given hidden layers.
+func Sizes(inputs int, hidden []int, classes int) []int {
+	s := append([]int{inputs}, hidden...)
+	return append(s, classes)
+}
+
+// InitParams draws He-initialised weights (normal, variance 2/fanIn, suited to
+// ReLU) and zero biases from seed. It runs on the host with a fixed generator,
+// so a seed gives the same network on every device. Index 0 is unused.
+func InitParams(sizes []int, seed uint64) (w, b [][]float32) {
+	L := len(sizes) - 1
+	w, b = make([][]float32, L+1), make([][]float32, L+1)
+	for l := 1; l <= L; l++ {
+		rng := rand.New(rand.NewPCG(seed, uint64(l)))
+		std := math.Sqrt(2 / float64(sizes[l-1]))
+		w[l] = make([]float32, sizes[l-1]*sizes[l])
+		for i := range w[l] {
+			w[l][i] = float32(rng.NormFloat64() * std)
+		}
+		b[l] = make([]float32, sizes[l])
+	}
+	return w, b
+}
+
+// NewNetwork allocates a network of the given widths for batches of up to
+// maxBatch rows and initialises it from seed.
+func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, error) {
+	if len(sizes) < 2 {
+		return nil, fmt.Errorf("network needs at least inputs and outputs, got sizes %v", sizes)
+	}
+	for _, s := range sizes {
+		if s <= 0 {
+			return nil, fmt.Errorf("layer widths must be positive, got %v", sizes)
+		}
+	}
+	if maxBatch <= 0 {
+		return nil, fmt.Errorf("batch must be positive, got %d", maxBatch)
+	}
+	L := len(sizes) - 1
+	n := &Network{rt: rt, sizes: append([]int(nil), sizes...), maxBatch: maxBatch,
+		W: make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),
+		DW: make([]*cl.Buffer, L+1), DB: make([]*cl.Buffer, L+1),
+		Z: make([]*cl.Buffer, L+1), DZ: make([]*cl.Buffer, L+1)}
+	alloc := func(what string, count int) (*cl.Buffer, error) {
+		bs, err := rt.floats(what, count)
+		if err != nil {
+			return nil, err
+		}
+		n.all = append(n.all, bs[0])
+		return bs[0], nil
+	}
+	var err error
+	must := func(dst **cl.Buffer, what string, count int) {
+		if err == nil {
+			*dst, err = alloc(what, count)
+		}
+	}
+	must(&n.Z[0], "X", maxBatch*sizes[0])
+	for l := 1; l <= L; l++ {
+		must(&n.W[l], fmt.Sprintf("W%d", l), sizes[l-1]*sizes[l])
+		must(&n.B[l], fmt.Sprintf("b%d", l), sizes[l])
+		must(&n.DW[l], fmt.Sprintf("dW%d", l), sizes[l-1]*sizes[l])
+		must(&n.DB[l], fmt.Sprintf("db%d", l), sizes[l])
+		must(&n.Z[l], fmt.Sprintf("Z%d", l), maxBatch*sizes[l])
+		must(&n.DZ[l], fmt.Sprintf("dZ%d", l), maxBatch*sizes[l])
+	}
+	must(&n.Yp, "Yp", maxBatch*sizes[L])
+	must(&n.rowLoss, "row losses", maxBatch)
+	must(&n.rowCorrect, "row flags", maxBatch)
+	if err == nil {
+		var lb *cl.Buffer
+		lb, err = rt.Context.NewBuffer(4 * maxBatch)
+		if err == nil {
+			n.labels = lb
+			n.all = append(n.all, lb)
+		}
+	}
+	if err != nil {
+		n.Release()
+		return nil, err
+	}
+	w, b := InitParams(sizes, seed)
+	if err := n.SetParams(w, b); err != nil {
+		n.Release()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Release frees every buffer of the network. The Runtime stays open.
+func (n *Network) Release() {
+	for _, b := range n.all {
+		b.Release()
+	}
+	n.all = nil
+}
+
+// SetParams uploads weights and biases (index 0 unused, W[l] row-major
+// sizes[l-1] x sizes[l]).
+func (n *Network) SetParams(w, b [][]float32) error {
+	q := n.rt.Queue
+	for l := 1; l <= n.Layers(); l++ {
+		if len(w[l]) != n.sizes[l-1]*n.sizes[l] || len(b[l]) != n.sizes[l] {
+			return fmt.Errorf("set params: layer %d has %d weights and %d biases, want %d and %d",
+				l, len(w[l]), len(b[l]), n.sizes[l-1]*n.sizes[l], n.sizes[l])
+		}
+		if err := q.WriteFloat32(n.W[l], 0, w[l]); err != nil {
+			return fmt.Errorf("upload W%d: %w", l, err)
+		}
+		if err := q.WriteFloat32(n.B[l], 0, b[l]); err != nil {
+			return fmt.Errorf("upload b%d: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// Params reads the weights and biases back (index 0 unused).
+func (n *Network) Params() (w, b [][]float32, err error) {
+	L := n.Layers()
+	w, b = make([][]float32, L+1), make([][]float32, L+1)
+	for l := 1; l <= L; l++ {
+		if w[l], err = n.read(n.W[l], n.sizes[l-1]*n.sizes[l]); err != nil {
+			return nil, nil, fmt.Errorf("read W%d: %w", l, err)
+		}
+		if b[l], err = n.read(n.B[l], n.sizes[l]); err != nil {
+			return nil, nil, fmt.Errorf("read b%d: %w", l, err)
+		}
+	}
+	return w, b, nil
+}
+
+func (n *Network) read(b *cl.Buffer, count int) ([]float32, error) {
+	out := make([]float32, count)
+	return out, n.rt.Queue.ReadFloat32(b, 0, out)
+}
+
+// Read copies the first count floats of one of the network's buffers to the
+// host (a blocking read, so it also waits for queued work).
+func (n *Network) Read(b *cl.Buffer, count int) ([]float32, error) { return n.read(b, count) }
+
+// SetBatch uploads a batch from the host: rows x sizes[0] inputs and rows
+// labels. Training gathers on the device instead; this is for tests, verify
+// and prediction.
+func (n *Network) SetBatch(x []float32, labels []int32) error {
+	rows := len(labels)
+	if rows == 0 || rows > n.maxBatch || len(x) != rows*n.sizes[0] {
+		return fmt.Errorf("set batch: %d labels and %d inputs for a network of %d inputs and batch <= %d",
+			rows, len(x), n.sizes[0], n.maxBatch)
+	}
+	for _, y := range labels {
+		if y < 0 || int(y) >= n.sizes[n.Layers()] {
+			return fmt.Errorf("set batch: label %d out of range [0,%d)", y, n.sizes[n.Layers()])
+		}
+	}
+	if err := n.rt.Queue.WriteFloat32(n.Z[0], 0, x); err != nil {
+		return fmt.Errorf("upload X: %w", err)
+	}
+	if err := n.rt.Queue.WriteInt32(n.labels, 0, labels); err != nil {
+		return fmt.Errorf("upload labels: %w", err)
+	}
+	return nil
+}
+
+// GatherBatch builds the batch on the device from images order[first:first+rows]
+// of d, where order is a device buffer of int32 indices into d.
+func (n *Network) GatherBatch(d *DeviceSet, order *cl.Buffer, first, rows int) error {
+	if rows <= 0 || rows > n.maxBatch {
+		return fmt.Errorf("gather batch: %d rows for a network of batch <= %d", rows, n.maxBatch)
+	}
+	if d.pixels != n.sizes[0] {
+		return fmt.Errorf("gather batch: images have %d pixels, the network %d inputs", d.pixels, n.sizes[0])
+	}
+	return n.rt.Kernels.Gather(d.images, d.digits, order, first, rows, d.pixels, n.Z[0], n.labels)
+}
+
+// Forward runs the forward pass on the batch's first rows rows:
+//
+//	Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3, Yp = softmax(Z3)
+//
+// and, since the labels are on the device already, dZ3 = (Yp - Y)/batch with
+// each row's loss and correct flag. Nothing is waited for.
+func (n *Network) Forward(rows int) error {
+	k, L := n.rt.Kernels, n.Layers()
+	for l := 1; l <= L; l++ {
+		if err := k.Gemm(false, false, rows, n.sizes[l], n.sizes[l-1], n.Z[l-1], n.W[l], n.Z[l]); err != nil {
+			return fmt.Errorf("forward layer %d: %w", l, err)
+		}
+		var err error
+		if l < L {
+			err = k.BiasReLU(n.Z[l], n.B[l], rows, n.sizes[l])
+		} else {
+			err = k.BiasAdd(n.Z[l], n.B[l], rows, n.sizes[l])
+		}
+		if err != nil {
+			return fmt.Errorf("forward layer %d: %w", l, err)
+		}
+	}
+	if err := k.SoftmaxMinusLabels(n.Z[L], n.labels, rows, n.sizes[L], rows, n.Yp, n.DZ[L], n.rowLoss, n.rowCorrect); err != nil {
+		return fmt.Errorf("forward: %w", err)
+	}
+	return nil
+}
+
+// Stats records the batch's summed loss and correct count in stats[2*slot:].
+func (n *Network) Stats(rows int, stats *cl.Buffer, slot int) error {
+	return n.rt.Kernels.BatchStats(n.rowLoss, n.rowCorrect, rows, stats, slot)
+}
+
+// Backward runs the lecture's backward pass from dZ[L] (left by Forward):
+//
+//	dZ3 = Yp - Y                      (Forward wrote it)
+//	dW3 = Z2^T dZ3,  db3 = sum_l dZ3
+//	dZ2 = dZ3 W3^T
+//	dW2 = Z1^T [f'(Z1 W2 + b2) . dZ2], db2 = column sums of the same
+//	dZ1 = [f'(Z1 W2 + b2) . dZ2] W2^T
+//	dW1 = X^T [f'(X W1 + b1) . dZ1],   db1 = column sums of the same
+//
+// for any number of layers. The mask f'(.) . dZ is applied in place.
+func (n *Network) Backward(rows int) error {
+	k := n.rt.Kernels
+	for l := n.Layers(); l >= 1; l-- {
+		in, out := n.sizes[l-1], n.sizes[l]
+		if l < n.Layers() {
+			if err := k.ReLUMask(n.DZ[l], n.Z[l], rows*out); err != nil {
+				return fmt.Errorf("backward layer %d: %w", l, err)
+			}
+		}
+		if err := k.Gemm(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l]); err != nil {
+			return fmt.Errorf("backward dW%d: %w", l, err)
+		}
+		if err := k.ColSum(n.DZ[l], rows, out, n.DB[l]); err != nil {
+			return fmt.Errorf("backward db%d: %w", l, err)
+		}
+		if l > 1 {
+			if err := k.Gemm(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1]); err != nil {
+				return fmt.Errorf("backward dZ%d: %w", l-1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Step applies W <- W - lr dW and b <- b - lr db to every layer.
+func (n *Network) Step(lr float32) error {
+	k := n.rt.Kernels
+	for l := 1; l <= n.Layers(); l++ {
+		if err := k.SGD(n.W[l], n.DW[l], lr, n.sizes[l-1]*n.sizes[l]); err != nil {
+			return fmt.Errorf("step W%d: %w", l, err)
+		}
+		if err := k.SGD(n.B[l], n.DB[l], lr, n.sizes[l]); err != nil {
+			return fmt.Errorf("step b%d: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// Labels reads back the labels of the batch's first rows rows.
+func (n *Network) Labels(rows int) ([]int32, error) {
+	out := make([]int32, rows)
+	if err := n.rt.Queue.ReadInt32(n.labels, 0, out); err != nil {
+		return nil, fmt.Errorf("read labels: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,221 @@
+package nn_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/mnist-cl/mnist-cl/internal/cltest"
+	"github.com/mnist-cl/mnist-cl/internal/verify"
+	"github.com/mnist-cl/mnist-cl/kernels"
+	"github.com/mnist-cl/mnist-cl/mnist"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+func open(t testing.TB, kind kernels.GemmKind) *nn.Runtime {
+	t.Helper()
+	rt, err := nn.Open(cltest.Device(t), kernels.Options{Gemm: kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	return rt
+}
+
+func smallSplit(t testing.TB) *mnist.Split {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	s, err := mnist.Load(filepath.Join(filepath.Dir(file), "..", "testdata", "mnist-small"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestStepMatchesReference runs one forward, backward and update per shape on
+// random data and compares every tensor with cpuref, for both GEMM kernels.
+func TestStepMatchesReference(t *testing.T) {
+	shapes := []struct {
+		hidden []int
+		batch  int
+	}{
+		{[]int{512, 256}, 128}, {[]int{512, 256}, 1}, {[]int{512, 256}, 7}, {[]int{512, 256}, 129},
+		{[]int{1}, 7}, {[]int{37, 13}, 129}, {[]int{37, 13}, 1}, {[]int{5, 17, 3}, 33},
+	}
+	for _, kind := range []kernels.GemmKind{kernels.GemmRegister, kernels.GemmTiled} {
+		rt := open(t, kind)
+		for _, sh := range shapes {
+			name := fmt.Sprintf("%s/hidden%v/batch%d", kind, sh.hidden, sh.batch)
+			t.Run(name, func(t *testing.T) {
+				sizes := nn.Sizes(784, sh.hidden, 10)
+				net, err := nn.NewNetwork(rt, sizes, sh.batch, 7)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer net.Release()
+				rng := rand.New(rand.NewPCG(uint64(sh.batch), 3))
+				x := make([]float32, sh.batch*784)
+				for i := range x {
+					x[i] = rng.Float32()
+				}
+				labels := make([]int32, sh.batch)
+				for i := range labels {
+					labels[i] = int32(rng.IntN(10))
+				}
+				if err := net.SetBatch(x, labels); err != nil {
+					t.Fatal(err)
+				}
+				checks, err := verify.Step(net, sh.batch, 0.1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if L := len(sh.hidden) + 1; len(checks) != 6*L+1 { // Z and Yp; delta, dW, db; W and b updated
+					t.Fatalf("%d checks, some tensor is not compared", len(checks))
+				}
+				for _, c := range checks {
+					if !c.Pass() {
+						t.Errorf("%s: relative error %.3g > %.0g", c.Tensor, c.Err, c.Tol)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestInitParamsIsDeterministicAndHeScaled(t *testing.T) {
+	sizes := []int{784, 512, 10}
+	w1, _ := nn.InitParams(sizes, 42)
+	w2, _ := nn.InitParams(sizes, 42)
+	w3, _ := nn.InitParams(sizes, 43)
+	same, differ := true, false
+	var ss float64
+	for i := range w1[1] {
+		same = same && w1[1][i] == w2[1][i]
+		differ = differ || w1[1][i] != w3[1][i]
+		ss += float64(w1[1][i]) * float64(w1[1][i])
+	}
+	if !same || !differ {
+		t.Fatalf("same seed same weights: %v; other seed other weights: %v", same, differ)
+	}
+	// He: variance 2/fanIn.
+	if v := ss / float64(len(w1[1])); math.Abs(v-2.0/784)/(2.0/784) > 0.02 {
+		t.Fatalf("W1 variance %.3g, want about %.3g", v, 2.0/784)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := map[string]func(*nn.Config){
+		"no hidden":   func(c *nn.Config) { c.Hidden = nil },
+		"zero hidden": func(c *nn.Config) { c.Hidden = []int{512, 0} },
+		"batch 0":     func(c *nn.Config) { c.Batch = 0 },
+		"lr 0":        func(c *nn.Config) { c.LR = 0 },
+		"lr negative": func(c *nn.Config) { c.LR = -0.1 },
+		"lr NaN":      func(c *nn.Config) { c.LR = float32(math.NaN()) },
+		"lr Inf":      func(c *nn.Config) { c.LR = float32(math.Inf(1)) },
+		"epochs 0":    func(c *nn.Config) { c.Epochs = 0 },
+	}
+	if err := nn.DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	for name, mutate := range bad {
+		c := nn.DefaultConfig()
+		mutate(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func trainSmall(t *testing.T, rt *nn.Runtime, split *mnist.Split, cfg nn.Config) (*nn.Trainer, []nn.Epoch) {
+	t.Helper()
+	tr, err := nn.NewTrainer(rt, split, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Release)
+	var eps []nn.Epoch
+	for i := 0; i < cfg.Epochs; i++ {
+		ep, err := tr.Epoch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, ep)
+	}
+	return tr, eps
+}
+
+// TestTrainingLearns trains on the 1,000-image subset: the loss must fall and
+// the accuracy rise far above chance; and a second run with the same seed
+// must end with bit-identical weights.
+func TestTrainingLearns(t *testing.T) {
+	rt := open(t, kernels.GemmAuto)
+	split := smallSplit(t)
+	cfg := nn.Config{Hidden: []int{64, 32}, Batch: 37, LR: 0.1, Epochs: 6, Seed: 5}
+	tr, eps := trainSmall(t, rt, split, cfg)
+	first, last := eps[0], eps[len(eps)-1]
+	if !(last.TrainLoss < 0.5*first.TrainLoss) {
+		t.Errorf("train loss %.4f -> %.4f: did not halve", first.TrainLoss, last.TrainLoss)
+	}
+	loss, acc, err := tr.Test()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("epochs %+v; test loss %.4f accuracy %.3f", eps, loss, acc)
+	if acc < 0.8 || last.ValAccuracy < 0.8 {
+		t.Errorf("test accuracy %.3f, validation %.3f: want both >= 0.8", acc, last.ValAccuracy)
+	}
+
+	tr2, _ := trainSmall(t, rt, split, cfg)
+	w1, b1, err := tr.Net.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, b2, err := tr2.Net.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := 1; l < len(w1); l++ {
+		for i := range w1[l] {
+			if math.Float32bits(w1[l][i]) != math.Float32bits(w2[l][i]) {
+				t.Fatalf("W%d[%d] differs between two runs with one seed: %v vs %v", l, i, w1[l][i], w2[l][i])
+			}
+		}
+		for i := range b1[l] {
+			if math.Float32bits(b1[l][i]) != math.Float32bits(b2[l][i]) {
+				t.Fatalf("b%d[%d] differs between two runs with one seed", l, i)
+			}
+		}
+	}
+}
+
+func TestTrainerStopsOnCancel(t *testing.T) {
+	rt := open(t, kernels.GemmAuto)
+	tr, err := nn.NewTrainer(rt, smallSplit(t), nn.Config{Hidden: []int{8}, Batch: 10, LR: 0.1, Epochs: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tr.Epoch(ctx); err == nil {
+		t.Fatal("epoch ran to the end with a cancelled context")
+	}
+}
+
+func TestTrainerReportsDivergence(t *testing.T) {
+	rt := open(t, kernels.GemmAuto)
+	tr, err := nn.NewTrainer(rt, smallSplit(t), nn.Config{Hidden: []int{32}, Batch: 10, LR: 1e6, Epochs: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Release()
+	if _, err := tr.Epoch(context.Background()); err == nil {
+		t.Fatal("lr 1e6 trained without a divergence error")
+	} else {
+		t.Log(err)
+	}
+}

@@ -1,0 +1,62 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/kernels"
+)
+
+// Runtime is one device made ready: its context, one in-order queue and the
+// kernels built for it. Everything else in this package runs on a Runtime.
+type Runtime struct {
+	Device  cl.Device
+	Context *cl.Context
+	Queue   *cl.Queue
+	Kernels *kernels.Set
+}
+
+// Open creates a context and queue on dev and builds the kernels, with the
+// kernel options (the zero value: built-in sources, GEMM chosen by device type).
+func Open(dev cl.Device, opts kernels.Options) (*Runtime, error) {
+	ctx, err := cl.NewContext(dev)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dev.Name, err)
+	}
+	q, err := ctx.NewQueue(false)
+	if err != nil {
+		ctx.Release()
+		return nil, fmt.Errorf("open %s: %w", dev.Name, err)
+	}
+	ks, err := kernels.New(ctx, q, opts)
+	if err != nil {
+		q.Release()
+		ctx.Release()
+		return nil, fmt.Errorf("build kernels for %s: %w", dev.Name, err)
+	}
+	return &Runtime{Device: dev, Context: ctx, Queue: q, Kernels: ks}, nil
+}
+
+// Close releases the kernels, queue and context.
+func (r *Runtime) Close() {
+	r.Kernels.Release()
+	r.Queue.Release()
+	r.Context.Release()
+}
+
+// buffers allocates float32 buffers and releases them all if one fails, so a
+// caller never holds half a set.
+func (r *Runtime) floats(what string, counts ...int) ([]*cl.Buffer, error) {
+	bs := make([]*cl.Buffer, len(counts))
+	for i, n := range counts {
+		b, err := r.Context.NewBuffer(4 * max(n, 1))
+		if err != nil {
+			for _, made := range bs[:i] {
+				made.Release()
+			}
+			return nil, fmt.Errorf("allocate %s (%d floats) on %s: %w", what, n, r.Device.Name, err)
+		}
+		bs[i] = b
+	}
+	return bs, nil
+}
