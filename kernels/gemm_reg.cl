@@ -87,15 +87,16 @@ inline void tile(int M, int N, int K,
 	}
 }
 
-// Launch with global (ceil(N/TN), ceil(M/TM)) and local (1, 1).
+// Launch with global (ceil(M/TM), ceil(N/TN)) and local (1, 1): consecutive
+// work-groups share one panel of B, which then stays in cache.
 #define GEMM_REG(name, transA)                                                  \
 	__kernel void name(const int M, const int N, const int K,               \
 			   __global const float *restrict A, const int lda,     \
 			   __global const float *restrict B, const int ldb,     \
 			   __global float *restrict C, const int ldc)           \
 	{                                                                       \
-		const int j0 = get_global_id(0) * TN;                           \
-		const int i0 = get_global_id(1) * TM;                           \
+		const int i0 = get_global_id(0) * TM;                           \
+		const int j0 = get_global_id(1) * TN;                           \
 		if (i0 >= M || j0 >= N)                                         \
 			return;                                                 \
 		if (i0 + TM <= M && j0 + TN <= N)                               \

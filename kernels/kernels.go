@@ -319,7 +319,7 @@ func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
 		return err
 	}
 	tn := 16 * cfg.tnv
-	return s.q.Enqueue(kern, []int{(n + tn - 1) / tn, (m + cfg.tm - 1) / cfg.tm}, []int{1, 1})
+	return s.q.Enqueue(kern, []int{(m + cfg.tm - 1) / cfg.tm, (n + tn - 1) / tn}, []int{1, 1})
 }
 
 func form(transA, transB bool) string {

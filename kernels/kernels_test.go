@@ -202,7 +202,7 @@ func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
 		if !math.IsNaN(float64(st[0])) || !math.IsNaN(float64(st[3])) {
 			t.Fatalf("batch_stats wrote outside slot 2: %v", st)
 		}
-		if e := math.Abs(float64(st[4])-sumLoss) / sumLoss; !(e <= tolForward) || float64(st[5]) != nCorrect {
+		if e := math.Abs(float64(st[4])-sumLoss) / max(sumLoss, 1); !(e <= tolForward) || float64(st[5]) != nCorrect {
 			t.Fatalf("%s stats: got loss %v correct %v, want %v %v", name, st[4], st[5], sumLoss, nCorrect)
 		}
 	}
