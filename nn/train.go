@@ -150,13 +150,14 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 		}
 		steps++
 	}
-	loss, correct, err := t.sums(steps)
+	loss, correct, bad, err := t.sums(steps)
 	if err != nil {
 		return e, fmt.Errorf("epoch %d: %w", e.Epoch, err)
 	}
 	e.TrainLoss, e.TrainAccuracy = loss/float64(n), correct/float64(n)
-	if math.IsNaN(e.TrainLoss) || math.IsInf(e.TrainLoss, 0) {
-		return e, fmt.Errorf("epoch %d: training diverged (loss is %v); try a smaller --lr than %v", e.Epoch, e.TrainLoss, t.cfg.LR)
+	if bad >= 0 {
+		return e, fmt.Errorf("training diverged at epoch %d step %d (the loss is not finite); try a smaller --lr than %v",
+			e.Epoch, bad+1, t.cfg.LR)
 	}
 	train := time.Since(start)
 	if e.ValLoss, e.ValAccuracy, err = t.Evaluate(t.val); err != nil {
@@ -189,16 +190,22 @@ func (t *Trainer) step(first, rows, slot int) error {
 }
 
 // sums reads the first batches slots of the statistics buffer and adds them.
-func (t *Trainer) sums(batches int) (loss, correct float64, err error) {
+// bad is the first slot whose loss is NaN or infinite, or -1.
+func (t *Trainer) sums(batches int) (loss, correct float64, bad int, err error) {
 	s := make([]float32, 2*batches)
 	if err := t.rt.Queue.ReadFloat32(t.stats, 0, s); err != nil {
-		return 0, 0, fmt.Errorf("read batch statistics: %w", err)
+		return 0, 0, -1, fmt.Errorf("read batch statistics: %w", err)
 	}
+	bad = -1
 	for i := 0; i < batches; i++ {
-		loss += float64(s[2*i])
+		l := float64(s[2*i])
+		if bad < 0 && (math.IsNaN(l) || math.IsInf(l, 0)) {
+			bad = i
+		}
+		loss += l
 		correct += float64(s[2*i+1])
 	}
-	return loss, correct, nil
+	return loss, correct, bad, nil
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of the
@@ -218,7 +225,7 @@ func (t *Trainer) Evaluate(d *DeviceSet) (loss, accuracy float64, err error) {
 		}
 		batches++
 	}
-	sum, correct, err := t.sums(batches)
+	sum, correct, _, err := t.sums(batches)
 	if err != nil {
 		return 0, 0, err
 	}

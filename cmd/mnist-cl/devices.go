@@ -30,14 +30,14 @@ func runDevices(e *env, args []string) error {
 		fmt.Fprintf(tw, "\tplatform\t%s (%s), %s\n", d.Platform, d.PlatformVendor, d.PlatformVersion)
 		fmt.Fprintf(tw, "\tversion\t%s, driver %s, %s\n", d.Version, d.DriverVersion, d.OpenCLCVersion)
 		fmt.Fprintf(tw, "\tcompute units\t%d\n", d.ComputeUnits)
-		fmt.Fprintf(tw, "\tglobal memory\t%s (largest allocation %s)\n", bytes(d.GlobalMem), bytes(d.MaxAlloc))
-		fmt.Fprintf(tw, "\tlocal memory\t%s\n", bytes(d.LocalMem))
+		fmt.Fprintf(tw, "\tglobal memory\t%s (largest allocation %s)\n", byteSize(d.GlobalMem), byteSize(d.MaxAlloc))
+		fmt.Fprintf(tw, "\tlocal memory\t%s\n", byteSize(d.LocalMem))
 		fmt.Fprintf(tw, "\tmax work-group\t%d\n", d.MaxWorkGroupSize)
 	}
 	return tw.Flush()
 }
 
-func bytes(n uint64) string {
+func byteSize(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
