@@ -43,7 +43,7 @@ func runVerify(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "network %s, batch %d, seed %d: relative error ||device - cpuref||_F / ||cpuref||_F\n",
 		sizesString(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed)
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "tensor\trandom batch\tMNIST batch\ttolerance\t\t")
 	failed := 0
 	for i, c := range random {
