@@ -1,0 +1,41 @@
+// Package nn is the lecture's network on an OpenCL device: parameters,
+// activations and gradients in device buffers, the forward pass, the backward
+// pass (exactly the lecture's equations), the SGD step and a training loop.
+//
+// # Layout
+//
+// Matrices are row-major float32 with the batch along the rows. W[l] is
+// fanIn x fanOut so a layer is Z = X W + b, as in the lecture. Slices indexed
+// by layer run 1..L with index 0 unused, except Z[0], which is the input
+// batch X; code then reads like the lecture: dW[3] = Z[2]^T dZ[3].
+//
+// # One training step
+//
+//	GatherBatch   X, labels <- images[perm[first:first+rows]] / 255   (on the device)
+//	Forward       Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3,
+//	              Yp = softmax(Z3), dZ3 = (Yp - Y)/rows, per-row loss and hit
+//	Stats         the batch's loss and hit sums into one slot of a buffer
+//	Backward      dW3 = Z2^T dZ3, db3, dZ2 = dZ3 W3^T, mask, dW2, db2, dZ1, mask, dW1, db1
+//	Step          W <- W - lr dW, b <- b - lr db
+//
+// The loss is the batch mean of the cross-entropy, hence the 1/rows in dZ3.
+// All of it is queued without waiting: per step nothing crosses to the host.
+// The Trainer uploads each epoch's shuffle once and reads the statistics once
+// per epoch, which is also where a non-finite loss is caught and reported
+// with its epoch and step.
+//
+// # Ownership
+//
+// A Runtime owns its context, queue and kernels; a Network, DeviceSet and
+// Trainer own their buffers. Each has a Release (Close for the Runtime) that
+// the caller calls; nothing is freed by finalizers. None of them is safe for
+// concurrent use.
+//
+// # Determinism
+//
+// Weights are drawn on the host from the seed, so a seed gives the same
+// initial network on every device. Every kernel sums in a fixed order (no
+// atomics), so the same seed and flags give bit-identical weights on the same
+// device. Across devices results differ in the last bits: the GEMMs' order of
+// accumulation depends on the kernel (register or tiled) and on fma.
+package nn
