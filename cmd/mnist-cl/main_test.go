@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,88 @@ func TestDevices(t *testing.T) {
 	code, stdout, stderr := runCmd(t, "devices")
 	if code != 0 || !strings.Contains(stdout, "* ") || !strings.Contains(stdout, "global memory") {
 		t.Fatalf("devices: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestBadData puts each malformed file of testdata/bad in place of one file of
+// a good data folder: train must name the file, say what is wrong in one
+// line, and exit 1.
+func TestBadData(t *testing.T) {
+	cases := []struct {
+		bad    []string // replacement files, in the order of targets
+		target []string
+		want   string
+	}{
+		{[]string{"truncated.gz"}, []string{"train-images-idx3-ubyte.gz"}, "truncated"},
+		{[]string{"truncated-raw-images"}, []string{"t10k-images-idx3-ubyte.gz"}, "t10k-images"},
+		{[]string{"notgzip"}, []string{"train-images-idx3-ubyte.gz"}, "magic"},
+		{[]string{"badmagic-images.gz"}, []string{"train-images-idx3-ubyte.gz"}, "magic"},
+		{[]string{"huge-header-images"}, []string{"train-images-idx3-ubyte.gz"}, "train-images"},
+		{[]string{"corrupt-crc.gz"}, []string{"train-images-idx3-ubyte.gz"}, "checksum"},
+		{[]string{"bad-label.gz"}, []string{"train-labels-idx1-ubyte.gz"}, "label 11"},
+		{[]string{"trailing-bytes.gz"}, []string{"train-images-idx3-ubyte.gz"}, "trailing"},
+		{[]string{"trailing-after-gzip.gz"}, []string{"train-images-idx3-ubyte.gz"}, "trailing"},
+		{[]string{"trailing-bytes-raw-labels"}, []string{"t10k-labels-idx1-ubyte.gz"}, "trailing"},
+		{[]string{"labels-count-mismatch-images.gz", "labels-count-mismatch-labels.gz"},
+			[]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}, "9"},
+		{[]string{}, []string{}, ""}, // the good folder itself: must train
+	}
+	names := []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+	for _, c := range cases {
+		dir := t.TempDir()
+		for _, n := range names {
+			copyFile(t, filepath.Join(smallData, n), filepath.Join(dir, n))
+		}
+		for i, b := range c.bad {
+			copyFile(t, filepath.Join("../../testdata/bad", b), filepath.Join(dir, c.target[i]))
+		}
+		code, _, stderr := runCmd(t, "train", "--data", dir, "--epochs", "1", "--hidden", "8")
+		if c.want == "" {
+			if code != 0 {
+				t.Fatalf("good folder: exit %d: %s", code, stderr)
+			}
+			continue
+		}
+		line := errorLine(stderr)
+		if code != 1 || !strings.Contains(line, c.want) || !strings.Contains(line, c.target[0]) {
+			t.Errorf("%v as %v: exit %d, error line %q; want exit 1 naming the file and %q", c.bad, c.target, code, line, c.want)
+		}
+		if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine") {
+			t.Errorf("%v: stderr has a trace: %q", c.bad, stderr)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrainDefaultsReachTarget is the README's train command: the default
+// network and flags on the full MNIST (fetched into the cache like a user's
+// first run) must reach 97.5% test accuracy.
+func TestTrainDefaultsReachTarget(t *testing.T) {
+	var out, errb bytes.Buffer
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: os.Getenv}
+	if code := run(e, []string{"train"}); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, errb.String())
+	}
+	t.Log("\n" + out.String())
+	var acc float64
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "test accuracy") {
+			if _, err := fmt.Sscanf(line, "test accuracy %f%%", &acc); err != nil {
+				t.Fatalf("parse %q: %v", line, err)
+			}
+		}
+	}
+	if acc < 97.5 {
+		t.Fatalf("test accuracy %.2f%%, want at least 97.5%%", acc)
 	}
 }

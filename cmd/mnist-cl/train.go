@@ -41,15 +41,16 @@ func runTrain(e *env, args []string) error {
 		defer mw.abort()
 	}
 
-	split, err := loadData(e.ctx, e, *data)
-	if err != nil {
-		return err
-	}
+	// The device first: a wrong --device should not wait for a download.
 	rt, err := dev.open(e, fs)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	split, err := loadData(e.ctx, e, *data)
+	if err != nil {
+		return err
+	}
 	t, err := nn.NewTrainer(rt, split, cfg)
 	if err != nil {
 		return err

@@ -28,15 +28,16 @@ func runVerify(e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return &usageError{cmd: "verify", err: fmt.Errorf("-%w", err)}
 	}
-	split, err := loadData(e.ctx, e, *data)
-	if err != nil {
-		return err
-	}
+	// The device first: a wrong --device should not wait for a download.
 	rt, err := dev.open(e, fs)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	split, err := loadData(e.ctx, e, *data)
+	if err != nil {
+		return err
+	}
 	random, real, err := verifyBoth(rt, split.Train, cfg)
 	if err != nil {
 		return err
