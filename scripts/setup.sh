@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Installs what mnist-cl needs to build and run on Debian/Ubuntu: the OpenCL
-# headers, the ICD loader and PoCL's CPU device. It does nothing when they are
-# already there, so `make train` and `make test` can call it every time.
+# Installs what mnist-cl needs to build and run on Debian or Ubuntu: the OpenCL
+# headers, the ICD loader and PoCL's CPU device (the device of last resort; a
+# GPU's own ICD, if any, works beside it). It installs only what is missing,
+# so `make train` and `make test` call it every time.
 set -euo pipefail
 
-need=()
-[ -f /usr/include/CL/cl.h ] || need+=(opencl-headers)
-[ -e /usr/lib/x86_64-linux-gnu/libOpenCL.so ] || ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so ' || need+=(ocl-icd-opencl-dev)
-# PoCL is the device of last resort: install it unless some ICD (a GPU driver, say) already names it.
-ls /etc/OpenCL/vendors/pocl*.icd >/dev/null 2>&1 || need+=(pocl-opencl-icd)
+packages=(opencl-headers ocl-icd-opencl-dev pocl-opencl-icd)
 
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing ${need[*]} and no apt-get here; install an OpenCL ICD loader, headers and a device (PoCL) by hand" >&2
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  # Not Debian: check the files and leave the installing to the user.
+  if [ -f /usr/include/CL/cl.h ] && ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1; then
+    exit 0
+  fi
+  echo "setup: install the OpenCL headers, an ICD loader (libOpenCL) and a device such as PoCL, then retry" >&2
   exit 1
 fi
+
+need=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
