@@ -14,10 +14,10 @@
 // guarded path below; no caller buffer is ever padded.
 
 #ifndef TM
-#define TM 6   // rows of C per work-item
+#define TM 4   // rows of C per work-item
 #endif
 #ifndef TNV
-#define TNV 2  // float16 vectors per row of the block: 16*TNV columns of C
+#define TNV 4  // float16 vectors per row of the block: 16*TNV columns of C
 #endif
 #define TN (16 * TNV)
 
@@ -54,15 +54,19 @@ inline void tile(int M, int N, int K,
 		 int i0, int j0, bool transA, bool guarded)
 {
 	float16 acc[TM][TNV];
+#pragma unroll
 	for (int r = 0; r < TM; r++)
+#pragma unroll
 		for (int v = 0; v < TNV; v++)
 			acc[r][v] = (float16)(0.0f);
 
 	for (int k = 0; k < K; k++) {
 		__global const float *brow = B + (size_t)k * ldb;
 		float16 b[TNV];
+#pragma unroll
 		for (int v = 0; v < TNV; v++)
 			b[v] = loadB16(brow, j0 + 16 * v, N, guarded);
+#pragma unroll
 		for (int r = 0; r < TM; r++) {
 			const int i = i0 + r;
 			float a;
@@ -72,15 +76,18 @@ inline void tile(int M, int N, int K,
 				a = A[(size_t)k * lda + i];
 			else
 				a = A[(size_t)i * lda + k];
+#pragma unroll
 			for (int v = 0; v < TNV; v++)
 				acc[r][v] = fma((float16)(a), b[v], acc[r][v]);
 		}
 	}
 
+#pragma unroll
 	for (int r = 0; r < TM; r++) {
 		if (guarded && i0 + r >= M)
 			break;
 		__global float *crow = C + (size_t)(i0 + r) * ldc;
+#pragma unroll
 		for (int v = 0; v < TNV; v++)
 			if (!guarded || j0 + 16 * v < N)
 				storeC16(acc[r][v], crow, j0 + 16 * v, N, guarded);

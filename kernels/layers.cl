@@ -159,13 +159,31 @@ __kernel void sgd(__global float *restrict W, __global const float *restrict dW,
 }
 
 // transpose: out[cols, rows] = in[rows, cols]^T. The CPU GEMM has no A B^T
-// form; dZ2 = dZ3 W3^T runs as dZ3 (W3^T) with W3^T made here.
+// form; dZ1 = [f'(Z1 W2 + b2) . dZ2] W2^T runs as a product with W2^T made
+// here. Each work-item moves a 16 x 16 tile through private memory, so both
+// the reads and the writes walk rows. Launch with global (ceil(cols/16),
+// ceil(rows/16)).
 __kernel void transpose(__global const float *restrict in, const int rows, const int cols,
 			__global float *restrict out)
 {
-	const int o = get_global_id(0);
-	if (o >= rows * cols)
+	const int j0 = get_global_id(0) * 16, i0 = get_global_id(1) * 16;
+	if (i0 >= rows || j0 >= cols)
 		return;
-	const int j = o / rows, i = o - j * rows;
-	out[o] = in[(size_t)i * cols + j];
+	float t[16][16];
+	if (i0 + 16 <= rows && j0 + 16 <= cols) {
+		for (int r = 0; r < 16; r++)
+			vstore16(vload16(0, in + (size_t)(i0 + r) * cols + j0), 0, t[r]);
+		for (int c = 0; c < 16; c++) {
+			float16 v;
+			float *pv = (float *)&v;
+			for (int r = 0; r < 16; r++)
+				pv[r] = t[r][c];
+			vstore16(v, 0, out + (size_t)(j0 + c) * rows + i0);
+		}
+		return;
+	}
+	const int nr = min(16, rows - i0), nc = min(16, cols - j0);
+	for (int r = 0; r < nr; r++)
+		for (int c = 0; c < nc; c++)
+			out[(size_t)(j0 + c) * rows + i0 + r] = in[(size_t)(i0 + r) * cols + j0 + c];
 }
