@@ -15,6 +15,26 @@
 #ifndef TS
 #define TS 16  // tile edge; the work-group is TS x TS
 #endif
+#ifndef COMPENSATED
+#define COMPENSATED 0  // 1: carry each product's and sum's rounding error (thin outputs)
+#endif
+
+// accumulate adds a*b to *acc; compensated, the exact rounding errors of the
+// product (from fma) and of the sum (TwoSum) go to *comp.
+inline void accumulate(float *acc, float *comp, float a, float b)
+{
+#if COMPENSATED
+#pragma OPENCL FP_CONTRACT OFF
+	const float p = a * b;
+	const float e = fma(a, b, -p);
+	const float s = *acc + p;
+	const float bv = s - *acc;
+	*comp += ((*acc - (s - bv)) + (p - bv)) + e;
+	*acc = s;
+#else
+	*acc = fma(a, b, *acc);
+#endif
+}
 
 #define A_NN(i, k) A[(size_t)(i) * lda + (k)]
 #define A_TN(i, k) A[(size_t)(k) * lda + (i)]
@@ -33,18 +53,18 @@
 		__local float Bs[TS][TS + 1];                                   \
 		const int tx = get_local_id(0), ty = get_local_id(1);           \
 		const int j = get_global_id(0), i = get_global_id(1);           \
-		float acc = 0.0f;                                               \
+		float acc = 0.0f, comp = 0.0f;                                  \
 		for (int k0 = 0; k0 < K; k0 += TS) {                            \
 			const int ka = k0 + tx, kb = k0 + ty;                   \
 			As[ty][tx] = (i < M && ka < K) ? AEL(i, ka) : 0.0f;     \
 			Bs[ty][tx] = (kb < K && j < N) ? BEL(kb, j) : 0.0f;     \
 			barrier(CLK_LOCAL_MEM_FENCE);                           \
 			for (int kk = 0; kk < TS; kk++)                         \
-				acc = fma(As[ty][kk], Bs[kk][tx], acc);         \
+				accumulate(&acc, &comp, As[ty][kk], Bs[kk][tx]); \
 			barrier(CLK_LOCAL_MEM_FENCE);                           \
 		}                                                               \
 		if (i < M && j < N)                                             \
-			C[(size_t)i * ldc + j] = acc;                           \
+			C[(size_t)i * ldc + j] = acc + comp;                    \
 	}
 
 GEMM_TILED(gemm_tiled_nn, A_NN, B_NN)

@@ -69,8 +69,12 @@ func ParseGemmKind(s string) (GemmKind, error) {
 	return GemmAuto, fmt.Errorf("unknown GEMM kind %q (want auto, register or tiled)", s)
 }
 
-// regConfig is one build of gemm_reg.cl: a TM x 16*TNV block per work-item.
-type regConfig struct{ tm, tnv int }
+// regConfig is one build of gemm_reg.cl: a TM x 16*TNV block per work-item,
+// with compensated sums or without.
+type regConfig struct {
+	tm, tnv     int
+	compensated bool
+}
 
 // Set holds every kernel of the pass built for one device, with typed launch
 // methods. Launches are queued on the Set's queue and never wait; the caller
@@ -85,7 +89,7 @@ type Set struct {
 
 	programs []*cl.Program
 	gemmReg  map[regConfig][2]*cl.Kernel // [0] nn, [1] tn
-	gemmTile [3]*cl.Kernel               // nn, tn, nt
+	gemmTile [2][3]*cl.Kernel            // [compensated][nn, tn, nt]
 	tileEdge int
 	csCols   int
 	csRows   int
@@ -173,15 +177,17 @@ func (s *Set) build() error {
 	}
 
 	if s.kind == GemmTiled {
-		p, err := s.program("gemm_tiled.cl", fmt.Sprintf("-D TS=%d", s.tileEdge))
-		if err != nil {
-			return err
+		for comp := range 2 {
+			p, err := s.program("gemm_tiled.cl", fmt.Sprintf("-D TS=%d -D COMPENSATED=%d", s.tileEdge, comp))
+			if err != nil {
+				return err
+			}
+			ks, err := kernelsOf(p, "gemm_tiled_nn", "gemm_tiled_tn", "gemm_tiled_nt")
+			if err != nil {
+				return err
+			}
+			copy(s.gemmTile[comp][:], ks)
 		}
-		ks, err := kernelsOf(p, "gemm_tiled_nn", "gemm_tiled_tn", "gemm_tiled_nt")
-		if err != nil {
-			return err
-		}
-		copy(s.gemmTile[:], ks)
 		return nil
 	}
 	// Build the widest block now so a broken source fails here, not mid-training.
@@ -193,20 +199,30 @@ func (s *Set) build() error {
 // vectors as cover n, up to four (64 columns), so thin outputs like the 10
 // logits don't compute 54 dead columns. Four rows by four vectors measured
 // fastest at the training shapes on PoCL (16 accumulators of AVX-512's 32
-// registers; 6 or 8 rows spill); a single vector leaves room for 12 rows.
+// registers; 6 or 8 rows spill); a single vector leaves room for 12 rows
+// with their compensation terms.
 func regFor(n int) regConfig {
 	tnv := min(4, (n+15)/16)
 	if tnv == 1 {
-		return regConfig{tm: 12, tnv: 1}
+		return regConfig{tm: 12, tnv: 1, compensated: thin(n)}
 	}
 	return regConfig{tm: 4, tnv: tnv}
 }
+
+// thin reports whether a product's output is narrow enough that its rows
+// are summed with compensation (see gemm_reg.cl): few outputs, so no
+// averaging hides one output's cancellation, and cheap at that width.
+func thin(n int) bool { return n <= 16 }
 
 func (s *Set) regKernels(c regConfig) ([2]*cl.Kernel, error) {
 	if ks, ok := s.gemmReg[c]; ok {
 		return ks, nil
 	}
-	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d", c.tm, c.tnv))
+	comp := 0
+	if c.compensated {
+		comp = 1
+	}
+	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", c.tm, c.tnv, comp))
 	if err != nil {
 		return [2]*cl.Kernel{}, err
 	}
@@ -224,8 +240,10 @@ func (s *Set) Release() {
 	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.stats, s.mask, s.colSum, s.sgd, s.transpose} {
 		k.Release()
 	}
-	for _, k := range s.gemmTile {
-		k.Release()
+	for _, ks := range s.gemmTile {
+		for _, k := range ks {
+			k.Release()
+		}
 	}
 	for _, ks := range s.gemmReg {
 		ks[0].Release()
@@ -289,12 +307,16 @@ func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
 		ldb = k
 	}
 	if s.kind == GemmTiled {
-		kern := s.gemmTile[0]
+		set := &s.gemmTile[0]
+		if thin(n) {
+			set = &s.gemmTile[1]
+		}
+		kern := set[0]
 		switch {
 		case transA:
-			kern = s.gemmTile[1]
+			kern = set[1]
 		case transB:
-			kern = s.gemmTile[2]
+			kern = set[2]
 		}
 		if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
 			return err

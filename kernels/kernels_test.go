@@ -55,7 +55,7 @@ func TestGemm(t *testing.T) {
 	for _, kind := range []kernels.GemmKind{kernels.GemmRegister, kernels.GemmTiled} {
 		t.Run(kind.String(), func(t *testing.T) {
 			s, ctx, q := newSet(t, kind)
-			rng := rand.New(rand.NewPCG(1, 2))
+			rng := rand.New(rand.NewPCG(cltest.Seed(t), 2))
 			for _, sh := range gemmShapes {
 				m, n, k := sh[0], sh[1], sh[2]
 				for _, f := range []struct{ ta, tb bool }{{false, false}, {true, false}, {false, true}} {
@@ -103,7 +103,7 @@ var rowsCols = [][2]int{{1, 1}, {1, 10}, {7, 37}, {129, 10}, {128, 512}, {3, 1},
 
 func TestBiasAndActivation(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(3, 4))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 4))
 	for _, rc := range rowsCols {
 		r, c := rc[0], rc[1]
 		z32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
@@ -128,7 +128,7 @@ func TestBiasAndActivation(t *testing.T) {
 
 func TestReLUMask(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(5, 6))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 6))
 	for _, rc := range rowsCols {
 		r, c := rc[0], rc[1]
 		d32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
@@ -149,7 +149,7 @@ func TestReLUMask(t *testing.T) {
 
 func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(7, 8))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 8))
 	for _, rc := range [][2]int{{1, 10}, {7, 10}, {129, 10}, {5, 1}, {3, 37}} {
 		r, c := rc[0], rc[1]
 		// Logits far from zero check the max subtraction: exp(90) overflows float32.
@@ -210,7 +210,7 @@ func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
 
 func TestColSum(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(9, 10))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 10))
 	for _, rc := range append(rowsCols, [2]int{17, 33}, [2]int{4096, 3}) {
 		r, c := rc[0], rc[1]
 		d32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
@@ -226,7 +226,7 @@ func TestColSum(t *testing.T) {
 
 func TestSGDAndTranspose(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(11, 12))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 12))
 	for _, rc := range rowsCols {
 		r, c := rc[0], rc[1]
 		w32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
@@ -252,7 +252,7 @@ func TestSGDAndTranspose(t *testing.T) {
 func TestGather(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	const n, pixels = 50, 13
-	rng := rand.New(rand.NewPCG(13, 14))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 14))
 	images := make([]uint8, n*pixels)
 	digits := make([]uint8, n)
 	for i := range images {

@@ -22,7 +22,7 @@ func (r *Runtime) Upload(set *mnist.Set) (*DeviceSet, error) {
 		return nil, fmt.Errorf("upload: the set is empty")
 	}
 	d := &DeviceSet{n: n, pixels: px}
-	var err error
+	err := r.fits(fmt.Sprintf("a set of %d images", n), uint64(n)*uint64(px))
 	alloc := func(bytes int) *cl.Buffer {
 		if err != nil {
 			return nil

@@ -58,7 +58,7 @@ func TestStepMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer net.Release()
-				rng := rand.New(rand.NewPCG(uint64(sh.batch), 3))
+				rng := rand.New(rand.NewPCG(cltest.Seed(t), uint64(sh.batch)))
 				x := make([]float32, sh.batch*784)
 				for i := range x {
 					x[i] = rng.Float32()

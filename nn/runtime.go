@@ -44,19 +44,36 @@ func (r *Runtime) Close() {
 	r.Context.Release()
 }
 
-// buffers allocates float32 buffers and releases them all if one fails, so a
+// floats allocates float32 buffers and releases them all if one fails, so a
 // caller never holds half a set.
 func (r *Runtime) floats(what string, counts ...int) ([]*cl.Buffer, error) {
 	bs := make([]*cl.Buffer, len(counts))
 	for i, n := range counts {
-		b, err := r.Context.NewBuffer(4 * max(n, 1))
+		err := r.fits(what, 4*uint64(max(n, 1)))
+		var b *cl.Buffer
+		if err == nil {
+			b, err = r.Context.NewBuffer(4 * max(n, 1))
+			if err != nil {
+				err = fmt.Errorf("allocate %s (%d floats): %w", what, n, err)
+			}
+		}
 		if err != nil {
 			for _, made := range bs[:i] {
 				made.Release()
 			}
-			return nil, fmt.Errorf("allocate %s (%d floats) on %s: %w", what, n, r.Device.Name, err)
+			return nil, err
 		}
 		bs[i] = b
 	}
 	return bs, nil
+}
+
+// fits refuses a buffer larger than the device's largest allocation with
+// both numbers, which says more than the CL_INVALID_BUFFER_SIZE it would get.
+func (r *Runtime) fits(what string, bytes uint64) error {
+	if max := r.Device.MaxAlloc; max > 0 && bytes > max {
+		return fmt.Errorf("%s needs %.1f MiB, more than the largest allocation of %s (%.1f MiB)",
+			what, float64(bytes)/(1<<20), r.Device.Name, float64(max)/(1<<20))
+	}
+	return nil
 }

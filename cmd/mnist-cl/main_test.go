@@ -116,6 +116,7 @@ func TestFailures(t *testing.T) {
 		{[]string{"train", "--data", filepath.Join(dir, "missing")}, "missing"},
 		{[]string{"train", "--data", smallData, "--metrics", filepath.Join(dir, "no", "such", "m.jsonl")}, "m.jsonl"},
 		{[]string{"train", "--data", smallData, "--kernels", broken}, "layers.cl"},
+		{[]string{"train", "--data", smallData, "--hidden", "100000,100000"}, "largest allocation"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCmd(t, c.args...)

@@ -7,7 +7,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -105,4 +107,23 @@ func Read(t testing.TB, q *cl.Queue, b *cl.Buffer, n int) []float32 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Seed returns the seed of a test's random inputs: MNISTCL_SEED when set,
+// else a new one each run, so the kernels meet fresh data every time. It is
+// logged, so a failure can be replayed with MNISTCL_SEED.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	var seed uint64
+	if s := os.Getenv("MNISTCL_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MNISTCL_SEED=%q: %v", s, err)
+		}
+		seed = v
+	} else {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("random inputs from seed %d (replay with MNISTCL_SEED=%d)", seed, seed)
+	return seed
 }
