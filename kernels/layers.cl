@@ -69,17 +69,21 @@ __kernel void softmax_minus_labels(__global const float *restrict logits,
 			mx = z[c];
 			arg = c;
 		}
-	float sum = 0.0f;
+	// The max's own term is exp(0) = 1; summing the others apart lets the loss
+	// use log1p, which keeps its digits when the row is confidently right and
+	// log(sum) is log of a number just above 1.
+	float others = 0.0f;
 	for (int c = 0; c < cols; c++)
-		sum += exp(z[c] - mx);
+		if (c != arg)
+			others += exp(z[c] - mx);
 	const int label = labels[r];
-	const float inv = 1.0f / sum;
+	const float inv = 1.0f / (1.0f + others);
 	for (int c = 0; c < cols; c++) {
 		const float p = exp(z[c] - mx) * inv;
 		Yp[(size_t)r * cols + c] = p;
 		dZ[(size_t)r * cols + c] = (p - (c == label ? 1.0f : 0.0f)) * invBatch;
 	}
-	rowLoss[r] = log(sum) + mx - z[label];
+	rowLoss[r] = log1p(others) + (mx - z[label]);
 	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
 }
 

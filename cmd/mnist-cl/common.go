@@ -53,6 +53,21 @@ func (d *deviceFlags) open(e *env, fs *flag.FlagSet) (*nn.Runtime, error) {
 	return rt, nil
 }
 
+// openWithData opens the device, then loads the data: a wrong --device
+// should not wait for a download.
+func (d *deviceFlags) openWithData(e *env, fs *flag.FlagSet, dir string) (*nn.Runtime, *mnist.Split, error) {
+	rt, err := d.open(e, fs)
+	if err != nil {
+		return nil, nil, err
+	}
+	split, err := loadData(e.ctx, e, dir)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return rt, split, nil
+}
+
 // loadData reads a user's folder as it is, or the cache, fetching the
 // official files into it when they are missing.
 func loadData(ctx context.Context, e *env, dir string) (*mnist.Split, error) {

@@ -41,16 +41,11 @@ func runTrain(e *env, args []string) error {
 		defer mw.abort()
 	}
 
-	// The device first: a wrong --device should not wait for a download.
-	rt, err := dev.open(e, fs)
+	rt, split, err := dev.openWithData(e, fs, *data)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	split, err := loadData(e.ctx, e, *data)
-	if err != nil {
-		return err
-	}
 	t, err := nn.NewTrainer(rt, split, cfg)
 	if err != nil {
 		return err

@@ -28,16 +28,11 @@ func runVerify(e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return &usageError{cmd: "verify", err: fmt.Errorf("-%w", err)}
 	}
-	// The device first: a wrong --device should not wait for a download.
-	rt, err := dev.open(e, fs)
+	rt, split, err := dev.openWithData(e, fs, *data)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	split, err := loadData(e.ctx, e, *data)
-	if err != nil {
-		return err
-	}
 	random, real, err := verifyBoth(rt, split.Train, cfg)
 	if err != nil {
 		return err
