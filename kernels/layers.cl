@@ -79,9 +79,14 @@ __kernel void softmax_minus_labels(__global const float *restrict logits,
 	const int label = labels[r];
 	const float inv = 1.0f / (1.0f + others);
 	for (int c = 0; c < cols; c++) {
-		const float p = exp(z[c] - mx) * inv;
+		const float p = (c == arg) ? inv : exp(z[c] - mx) * inv;
+		// Yp - 1 at a confident right answer is a difference of two
+		// numbers near 1; -others/(1+others) is the same value, exactly.
+		float d = p;
+		if (c == label)
+			d = (c == arg) ? -others * inv : p - 1.0f;
 		Yp[(size_t)r * cols + c] = p;
-		dZ[(size_t)r * cols + c] = (p - (c == label ? 1.0f : 0.0f)) * invBatch;
+		dZ[(size_t)r * cols + c] = d * invBatch;
 	}
 	rowLoss[r] = log1p(others) + (mx - z[label]);
 	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
