@@ -260,16 +260,22 @@ func (s *Set) Release() {
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
-// need checks that each buffer holds at least the float32 count paired with it,
-// so a wrong shape is a Go error instead of a device write out of bounds.
-func need(op string, pairs ...any) error {
-	for i := 0; i < len(pairs); i += 3 {
-		name, b, n := pairs[i].(string), pairs[i+1].(*cl.Buffer), pairs[i+2].(int)
-		if b == nil {
-			return fmt.Errorf("%s: %s buffer is nil", op, name)
+// operand is a buffer with the float32 count a kernel will touch in it.
+type operand struct {
+	name   string
+	b      *cl.Buffer
+	floats int
+}
+
+// need checks that each buffer holds its operand's count, so a wrong shape is
+// a Go error instead of a device write out of bounds.
+func need(op string, ops ...operand) error {
+	for _, o := range ops {
+		if o.b == nil {
+			return fmt.Errorf("%s: %s buffer is nil", op, o.name)
 		}
-		if b.Size() < 4*n {
-			return fmt.Errorf("%s: %s buffer holds %d bytes, need %d", op, name, b.Size(), 4*n)
+		if o.b.Size() < 4*o.floats {
+			return fmt.Errorf("%s: %s buffer holds %d bytes, need %d", op, o.name, o.b.Size(), 4*o.floats)
 		}
 	}
 	return nil
@@ -296,7 +302,7 @@ func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
 	if transA && transB {
 		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op)
 	}
-	if err := need(op, "A", a, m*k, "B", b, k*n, "C", c, m*n); err != nil {
+	if err := need(op, operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
 		return err
 	}
 	lda, ldb := k, n
@@ -379,7 +385,7 @@ func (s *Set) ensureScratch(floats int) error {
 // Gather writes rows images perm[first:first+rows] of the uint8 data set into X
 // as float32 in [0,1] and their digits into labels (int32).
 func (s *Set) Gather(images, digits, perm *cl.Buffer, first, rows, pixels int, x, labels *cl.Buffer) error {
-	if err := need("gather", "X", x, rows*pixels, "labels", labels, rows, "perm", perm, first+rows); err != nil {
+	if err := need("gather", operand{"X", x, rows * pixels}, operand{"labels", labels, rows}, operand{"perm", perm, first + rows}); err != nil {
 		return err
 	}
 	return s.launch1D(s.gather, rows*pixels, images, digits, perm, first, rows, pixels, x, labels)
@@ -387,7 +393,7 @@ func (s *Set) Gather(images, digits, perm *cl.Buffer, first, rows, pixels int, x
 
 // BiasReLU computes Z = f(Z + b) in place for a rows x cols Z.
 func (s *Set) BiasReLU(z, b *cl.Buffer, rows, cols int) error {
-	if err := need("bias_relu", "Z", z, rows*cols, "b", b, cols); err != nil {
+	if err := need("bias_relu", operand{"Z", z, rows * cols}, operand{"b", b, cols}); err != nil {
 		return err
 	}
 	return s.launch1D(s.biasReLU, rows*cols, z, b, rows*cols, cols)
@@ -395,7 +401,7 @@ func (s *Set) BiasReLU(z, b *cl.Buffer, rows, cols int) error {
 
 // BiasAdd computes Z = Z + b in place: the logits have no activation.
 func (s *Set) BiasAdd(z, b *cl.Buffer, rows, cols int) error {
-	if err := need("bias_add", "Z", z, rows*cols, "b", b, cols); err != nil {
+	if err := need("bias_add", operand{"Z", z, rows * cols}, operand{"b", b, cols}); err != nil {
 		return err
 	}
 	return s.launch1D(s.biasAdd, rows*cols, z, b, rows*cols, cols)
@@ -404,8 +410,7 @@ func (s *Set) BiasAdd(z, b *cl.Buffer, rows, cols int) error {
 // SoftmaxMinusLabels writes Yp = softmax(logits) and dZ = (Yp - Y)/batch for
 // rows x cols logits, plus each row's loss and a 1/0 correct flag.
 func (s *Set) SoftmaxMinusLabels(logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
-	if err := need("softmax_minus_labels", "logits", logits, rows*cols, "labels", labels, rows,
-		"Yp", yp, rows*cols, "dZ", dz, rows*cols, "rowLoss", rowLoss, rows, "rowCorrect", rowCorrect, rows); err != nil {
+	if err := need("softmax_minus_labels", operand{"logits", logits, rows * cols}, operand{"labels", labels, rows}, operand{"Yp", yp, rows * cols}, operand{"dZ", dz, rows * cols}, operand{"rowLoss", rowLoss, rows}, operand{"rowCorrect", rowCorrect, rows}); err != nil {
 		return err
 	}
 	return s.launch1D(s.softmax, rows, logits, labels, rows, cols, float32(1/float64(batch)), yp, dz, rowLoss, rowCorrect)
@@ -414,7 +419,7 @@ func (s *Set) SoftmaxMinusLabels(logits, labels *cl.Buffer, rows, cols, batch in
 // BatchStats writes the sums of rowLoss and rowCorrect over rows into
 // stats[2*slot] and stats[2*slot+1].
 func (s *Set) BatchStats(rowLoss, rowCorrect *cl.Buffer, rows int, stats *cl.Buffer, slot int) error {
-	if err := need("batch_stats", "rowLoss", rowLoss, rows, "rowCorrect", rowCorrect, rows, "stats", stats, 2*slot+2); err != nil {
+	if err := need("batch_stats", operand{"rowLoss", rowLoss, rows}, operand{"rowCorrect", rowCorrect, rows}, operand{"stats", stats, 2*slot + 2}); err != nil {
 		return err
 	}
 	if err := s.stats.SetArgs(rowLoss, rowCorrect, rows, stats, slot); err != nil {
@@ -425,7 +430,7 @@ func (s *Set) BatchStats(rowLoss, rowCorrect *cl.Buffer, rows int, stats *cl.Buf
 
 // ReLUMask computes delta = delta . f'(Z) in place over n elements.
 func (s *Set) ReLUMask(delta, z *cl.Buffer, n int) error {
-	if err := need("relu_mask", "delta", delta, n, "Z", z, n); err != nil {
+	if err := need("relu_mask", operand{"delta", delta, n}, operand{"Z", z, n}); err != nil {
 		return err
 	}
 	return s.launch1D(s.mask, n, delta, z, n)
@@ -433,7 +438,7 @@ func (s *Set) ReLUMask(delta, z *cl.Buffer, n int) error {
 
 // ColSum writes db[c] = sum over rows of delta[r, c].
 func (s *Set) ColSum(delta *cl.Buffer, rows, cols int, db *cl.Buffer) error {
-	if err := need("col_sum", "delta", delta, rows*cols, "db", db, cols); err != nil {
+	if err := need("col_sum", operand{"delta", delta, rows * cols}, operand{"db", db, cols}); err != nil {
 		return err
 	}
 	if err := s.colSum.SetArgs(delta, rows, cols, db); err != nil {
@@ -444,7 +449,7 @@ func (s *Set) ColSum(delta *cl.Buffer, rows, cols int, db *cl.Buffer) error {
 
 // SGD computes W = W - lr dW over n elements.
 func (s *Set) SGD(w, dw *cl.Buffer, lr float32, n int) error {
-	if err := need("sgd", "W", w, n, "dW", dw, n); err != nil {
+	if err := need("sgd", operand{"W", w, n}, operand{"dW", dw, n}); err != nil {
 		return err
 	}
 	return s.launch1D(s.sgd, n, w, dw, lr, n)
@@ -452,7 +457,7 @@ func (s *Set) SGD(w, dw *cl.Buffer, lr float32, n int) error {
 
 // Transpose writes out[cols, rows] = in[rows, cols]^T.
 func (s *Set) Transpose(in *cl.Buffer, rows, cols int, out *cl.Buffer) error {
-	if err := need("transpose", "in", in, rows*cols, "out", out, rows*cols); err != nil {
+	if err := need("transpose", operand{"in", in, rows * cols}, operand{"out", out, rows * cols}); err != nil {
 		return err
 	}
 	if err := s.transpose.SetArgs(in, rows, cols, out); err != nil {

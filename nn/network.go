@@ -25,6 +25,7 @@ type Network struct {
 	DZ []*cl.Buffer
 
 	Yp, labels, rowLoss, rowCorrect *cl.Buffer
+	sums                            *cl.Buffer // one slot of batch_stats, for BatchLoss
 	all                             []*cl.Buffer
 }
 
@@ -106,6 +107,7 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 	must(&n.Yp, "Yp", maxBatch*sizes[L])
 	must(&n.rowLoss, "row losses", maxBatch)
 	must(&n.rowCorrect, "row flags", maxBatch)
+	must(&n.sums, "batch sums", 2)
 	if err == nil {
 		var lb *cl.Buffer
 		lb, err = rt.Context.NewBuffer(4 * maxBatch)
@@ -243,6 +245,20 @@ func (n *Network) Forward(rows int) error {
 // Stats records the batch's summed loss and correct count in stats[2*slot:].
 func (n *Network) Stats(rows int, stats *cl.Buffer, slot int) error {
 	return n.rt.Kernels.BatchStats(n.rowLoss, n.rowCorrect, rows, stats, slot)
+}
+
+// BatchLoss returns the summed cross-entropy and the number of rows whose
+// arg-max was the label, for the last Forward of rows rows. It reads them
+// back, so it waits for the queue; the Trainer batches these reads instead.
+func (n *Network) BatchLoss(rows int) (loss float64, correct int, err error) {
+	if err := n.Stats(rows, n.sums, 0); err != nil {
+		return 0, 0, err
+	}
+	s, err := n.read(n.sums, 2)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read batch loss: %w", err)
+	}
+	return float64(s[0]), int(s[1]), nil
 }
 
 // Backward runs the lecture's backward pass from dZ[L] (left by Forward):

@@ -74,7 +74,7 @@ func TestStepMatchesReference(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if L := len(sh.hidden) + 1; len(checks) != 6*L+1 { // Z and Yp; delta, dW, db; W and b updated
+				if L := len(sh.hidden) + 1; len(checks) != 6*L+3 { // Z, Yp, loss, hits; delta, dW, db; W and b updated
 					t.Fatalf("%d checks, some tensor is not compared", len(checks))
 				}
 				for _, c := range checks {

@@ -5,6 +5,7 @@ package verify
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -102,6 +103,24 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 		return nil, err
 	}
 	add("Yp", got, act.Yp, TolForward)
+	loss, correct, err := net.BatchLoss(rows)
+	if err != nil {
+		return nil, err
+	}
+	// On the device's logits, so that two logits within rounding of a tie
+	// cannot flip an arg-max and fail an exact count.
+	_, _, wantLoss, wantCorrect := cpuref.SoftmaxMinusLabels(deviceAct.Z[L], labels)
+	var sumLoss float64
+	hits := 0
+	for i, l := range wantLoss {
+		sumLoss += l
+		if wantCorrect[i] {
+			hits++
+		}
+	}
+	checks = append(checks,
+		Check{Tensor: "loss (batch sum)", Err: math.Abs(loss-sumLoss) / max(math.Abs(sumLoss), math.SmallestNonzeroFloat64), Tol: TolForward},
+		Check{Tensor: "correct (count)", Err: math.Abs(float64(correct - hits)), Tol: 0})
 
 	grads := cpuref.Backward(ref, deviceAct, labels)
 	cpuref.Step(ref, grads, float64(lr))
