@@ -190,9 +190,14 @@ func (s *Set) build() error {
 		}
 		return nil
 	}
-	// Build the widest block now so a broken source fails here, not mid-training.
-	_, err = s.regKernels(regFor(1 << 20))
-	return err
+	// Every block regFor can ask for (one to four vectors wide), now: a broken
+	// source fails here, and no step of training waits for a compiler.
+	for tnv := 1; tnv <= 4; tnv++ {
+		if _, err := s.regKernels(regFor(16 * tnv)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // regFor picks the register block for a C with n columns: as many float16
