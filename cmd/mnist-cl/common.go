@@ -26,10 +26,10 @@ func (d *deviceFlags) register(fs *flag.FlagSet) {
 }
 
 // open picks the device and builds the kernels, saying on stderr what it does.
-func (d *deviceFlags) open(e *env, fs *flag.FlagSet) (*nn.Runtime, error) {
+func (d *deviceFlags) open(e *env) (*nn.Runtime, error) {
 	kind, err := kernels.ParseGemmKind(d.gemm)
 	if err != nil {
-		return nil, &usageError{cmd: fs.Name(), err: fmt.Errorf("-gemm: %w", err)}
+		return nil, &usageError{err: fmt.Errorf("-gemm: %w", err)}
 	}
 	devs, err := cl.AllDevices()
 	if err != nil {
@@ -55,8 +55,8 @@ func (d *deviceFlags) open(e *env, fs *flag.FlagSet) (*nn.Runtime, error) {
 
 // openWithData opens the device, then loads the data: a wrong --device
 // should not wait for a download.
-func (d *deviceFlags) openWithData(e *env, fs *flag.FlagSet, dir string) (*nn.Runtime, *mnist.Split, error) {
-	rt, err := d.open(e, fs)
+func (d *deviceFlags) openWithData(e *env, dir string) (*nn.Runtime, *mnist.Split, error) {
+	rt, err := d.open(e)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,14 +12,11 @@ import (
 )
 
 // usageError is a mistake in the command line: exit 2 with the short usage.
-type usageError struct {
-	cmd string
-	err error
-}
+type usageError struct{ err error }
 
 func (u *usageError) Error() string { return u.err.Error() }
 
-// helpShown means -h printed the help: exit 0.
+// errHelpShown means -h printed the help: exit 0.
 var errHelpShown = errors.New("help shown")
 
 // newFlags returns a flag set that reports instead of printing, so every
@@ -41,10 +38,10 @@ func parse(e *env, fs *flag.FlagSet, synopsis, about string, args []string) erro
 		return errHelpShown
 	}
 	if err != nil {
-		return &usageError{cmd: fs.Name(), err: err}
+		return &usageError{err: err}
 	}
 	if fs.NArg() > 0 {
-		return &usageError{cmd: fs.Name(), err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return &usageError{err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ func runTrain(e *env, args []string) error {
 	cfg.Hidden = hidden
 	cfg.LR = float32(*lr)
 	if err := cfg.Validate(); err != nil {
-		return &usageError{cmd: "train", err: fmt.Errorf("-%w", err)}
+		return &usageError{err: fmt.Errorf("-%w", err)}
 	}
 
 	// Open the metrics file before hours of training, not after.
@@ -41,7 +41,7 @@ func runTrain(e *env, args []string) error {
 		defer mw.abort()
 	}
 
-	rt, split, err := dev.openWithData(e, fs, *data)
+	rt, split, err := dev.openWithData(e, *data)
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,9 @@ func runVerify(e *env, args []string) error {
 	}
 	cfg.Hidden, cfg.LR = hidden, float32(*lr)
 	if err := cfg.Validate(); err != nil {
-		return &usageError{cmd: "verify", err: fmt.Errorf("-%w", err)}
+		return &usageError{err: fmt.Errorf("-%w", err)}
 	}
-	rt, split, err := dev.openWithData(e, fs, *data)
+	rt, split, err := dev.openWithData(e, *data)
 	if err != nil {
 		return err
 	}
