@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const smallData = "../../testdata/mnist-small"
@@ -269,5 +272,48 @@ func TestTrainDefaultsReachTarget(t *testing.T) {
 	}
 	if acc < 97.5 {
 		t.Fatalf("test accuracy %.2f%%, want at least 97.5%%", acc)
+	}
+}
+
+// TestBinary runs the built command as a user does: real exit codes from
+// main, and Ctrl-C (SIGINT) mid-training ending in a one-line message.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "mnist-cl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "train", "--lr", "0")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), "mnist-cl train: -lr") {
+		t.Errorf("train --lr 0: %v, output %q; want exit 2 and the flag named", err, out)
+	}
+
+	// Many epochs of a wide layer on the small set: still training when the
+	// signal comes.
+	cmd = exec.Command(bin, "train", "--data", smallData, "--epochs", "100000", "--hidden", "256")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		line := errorLine(stderr.String())
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(line, "interrupted during epoch") {
+			t.Errorf("after SIGINT: %v, error line %q", err, line)
+		}
+		if strings.Contains(stderr.String(), "goroutine") {
+			t.Errorf("after SIGINT, a trace: %s", stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("still running 10 s after SIGINT")
 	}
 }
