@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what mnist-cl needs to build and run on Debian or Ubuntu: the OpenCL
-# headers, the ICD loader and PoCL's CPU device (the device of last resort; a
+# Installs what mnist-cl needs to build and run on Debian or Ubuntu: a C
+# compiler for cgo, the OpenCL headers, the ICD loader and PoCL's CPU device (the device of last resort; a
 # GPU's own ICD, if any, works beside it). It installs only what is missing,
 # so `make train` and `make test` call it every time.
 set -euo pipefail
@@ -17,6 +17,8 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 fi
 
 need=()
+# cgo compiles package cl with the system C compiler.
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
