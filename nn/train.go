@@ -101,12 +101,19 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	for _, d := range []*DeviceSet{t.train, t.val, t.test} {
 		batches = max(batches, (d.n+cfg.Batch-1)/cfg.Batch)
 	}
-	bufs, err := rt.floats("batch statistics", 2*batches, split.Train.Len())
+	stats, err := rt.floats("batch statistics", 2*batches)
 	if err != nil {
 		t.Release()
 		return nil, err
 	}
-	t.stats, t.perm = bufs[0], bufs[1]
+	t.stats = stats[0]
+	// int32 indices: four bytes each, like the floats the helper counts.
+	perm, err := rt.floats("shuffle", split.Train.Len())
+	if err != nil {
+		t.Release()
+		return nil, err
+	}
+	t.perm = perm[0]
 	sizes := Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
 	if t.Net, err = NewNetwork(rt, sizes, cfg.Batch, cfg.Seed); err != nil {
 		t.Release()
@@ -131,7 +138,8 @@ func (t *Trainer) Release() {
 
 // Epoch trains one pass over the shuffled training set, then measures the
 // validation set. Per step it queues the gather, forward, backward and update
-// kernels and waits for nothing; the loss sums come back once, at the end.
+// kernels without waiting (the host waits every syncEvery steps); the loss
+// sums come back once, at the end.
 func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 	t.epochs++
 	e := Epoch{Epoch: t.epochs}
