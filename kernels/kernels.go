@@ -273,14 +273,23 @@ type operand struct {
 }
 
 // need checks that each buffer holds its operand's count, so a wrong shape is
-// a Go error instead of a device write out of bounds.
+// a Go error naming op instead of a device write out of bounds.
 func need(op string, ops ...operand) error {
+	if err := fit(ops...); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// fit is need without the name, for callers that build the name only when
+// there is an error.
+func fit(ops ...operand) error {
 	for _, o := range ops {
 		if o.b == nil {
-			return fmt.Errorf("%s: %s buffer is nil", op, o.name)
+			return fmt.Errorf("%s buffer is nil", o.name)
 		}
 		if o.b.Size() < 4*o.floats {
-			return fmt.Errorf("%s: %s buffer holds %d bytes, need %d", op, o.name, o.b.Size(), 4*o.floats)
+			return fmt.Errorf("%s buffer holds %d bytes, need %d", o.name, o.b.Size(), 4*o.floats)
 		}
 	}
 	return nil
@@ -300,15 +309,16 @@ func (s *Set) launch1D(k *cl.Kernel, n int, args ...any) error {
 // (A is stored k x m when transA), op(B) is k x n (B stored n x k when transB).
 // Only the three forms of the pass exist: A B, A^T B and A B^T.
 func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
-	op := fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k)
+	// The name is built only for an error: this runs eight times a step.
+	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k) }
 	if m <= 0 || n <= 0 || k <= 0 {
-		return fmt.Errorf("%s: sizes must be positive", op)
+		return fmt.Errorf("%s: sizes must be positive", op())
 	}
 	if transA && transB {
-		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op)
+		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op())
 	}
-	if err := need(op, operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
-		return err
+	if err := fit(operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
+		return fmt.Errorf("%s: %w", op(), err)
 	}
 	lda, ldb := k, n
 	if transA {

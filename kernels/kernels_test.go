@@ -44,11 +44,15 @@ func check(t *testing.T, what string, got []float32, want *mat.Dense, tol float6
 }
 
 // gemmShapes mixes the training shapes with sizes that fit no tile: 1, prime,
-// one past a block, and the thin N = 10 of the logits.
+// one past a block, and the thin N = 10 of the logits. Between them every
+// register block regFor picks (1 to 4 vectors wide, compensated or not) meets
+// both whole and ragged edges.
 var gemmShapes = [][3]int{ // m, n, k
 	{1, 1, 1}, {1, 10, 784}, {7, 37, 13}, {6, 64, 5}, {7, 65, 3}, {13, 1, 37},
 	{129, 10, 256}, {37, 129, 1}, {12, 128, 17}, {128, 512, 784}, {784, 512, 128},
 	{128, 256, 512}, {256, 10, 128}, {128, 784, 10},
+	// Two and three float16 vectors wide (n in 17..48), full and ragged.
+	{9, 31, 40}, {16, 17, 2}, {12, 32, 7}, {5, 48, 33}, {13, 47, 129},
 }
 
 func TestGemm(t *testing.T) {

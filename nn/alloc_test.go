@@ -1,0 +1,40 @@
+package nn_test
+
+import (
+	"testing"
+
+	"github.com/mnist-cl/mnist-cl/kernels"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+// TestStepAllocations keeps the hot path free of Go allocations: a training
+// step is ~26 launches, and garbage per launch would be garbage per image.
+func TestStepAllocations(t *testing.T) {
+	rt := open(t, kernels.GemmAuto)
+	net, err := nn.NewNetwork(rt, nn.Sizes(784, []int{37, 13}, 10), 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	x, labels := benchBatch(16)
+	if err := net.SetBatch(x, labels); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := net.Forward(16); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Backward(16); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Step(0.01); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := rt.Queue.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if allocs > 0 {
+		t.Errorf("a training step allocates %.0f times", allocs)
+	}
+}
