@@ -201,11 +201,10 @@ __kernel void transpose(__global const float *restrict in, const int rows, const
 		for (int r = 0; r < 16; r++)
 			vstore16(vload16(0, in + (size_t)(i0 + r) * cols + j0), 0, t[r]);
 		for (int c = 0; c < 16; c++) {
-			float16 v;
-			float *pv = (float *)&v;
+			float col[16];
 			for (int r = 0; r < 16; r++)
-				pv[r] = t[r][c];
-			vstore16(v, 0, out + (size_t)(j0 + c) * rows + i0);
+				col[r] = t[r][c];
+			vstore16(vload16(0, col), 0, out + (size_t)(j0 + c) * rows + i0);
 		}
 		return;
 	}
