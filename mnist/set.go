@@ -172,24 +172,27 @@ func Load(dir string) (*Split, error) {
 	return newSplit(dir, train, test)
 }
 
-// findFile returns the path of name in dir, or of name without ".gz".
+// findFile returns the path of name in dir, or of name without ".gz". It
+// accepts only regular files: a pipe or device would block the read with no
+// way to interrupt it, and a folder is a mistake worth naming.
 func findFile(dir, name string) (string, error) {
 	gz := filepath.Join(dir, name)
-	_, err := os.Stat(gz)
-	if err == nil {
-		return gz, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", gz, unwrapPath(err))
-	}
-	raw := strings.TrimSuffix(gz, ".gz")
-	if _, err := os.Stat(raw); err != nil {
+	fi, err := os.Stat(gz)
+	path := gz
+	if errors.Is(err, fs.ErrNotExist) {
+		path = strings.TrimSuffix(gz, ".gz")
+		fi, err = os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("load %s: neither %s nor %s is there", dir, name, strings.TrimSuffix(name, ".gz"))
 		}
-		return "", fmt.Errorf("read %s: %w", raw, unwrapPath(err))
 	}
-	return raw, nil
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("read %s: not a regular file", path)
+	}
+	return path, nil
 }
 
 // newSplit holds out the end of train for validation.

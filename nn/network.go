@@ -76,6 +76,14 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 	if maxBatch <= 0 {
 		return nil, fmt.Errorf("batch must be positive, got %d", maxBatch)
 	}
+	// Every tensor is a product of two sizes that kernels index with int.
+	for l := 1; l < len(sizes); l++ {
+		for _, p := range [][2]int{{sizes[l-1], sizes[l]}, {maxBatch, sizes[l]}, {maxBatch, sizes[l-1]}} {
+			if p[0] > math.MaxInt32/p[1] {
+				return nil, fmt.Errorf("layer %d: a %d x %d tensor has more elements than a kernel can index (2^31-1)", l, p[0], p[1])
+			}
+		}
+	}
 	L := len(sizes) - 1
 	n := &Network{rt: rt, sizes: append([]int(nil), sizes...), maxBatch: maxBatch,
 		W: make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),

@@ -28,18 +28,22 @@ func DefaultConfig() Config {
 	return Config{Hidden: []int{512, 256}, Batch: 128, LR: 0.2, Epochs: 10, Seed: 1}
 }
 
+// MaxSize bounds a layer width and a batch: kernels index with 32-bit ints,
+// and a product of two sizes must stay below 2^31 (NewNetwork checks those).
+const MaxSize = 1 << 24
+
 // Validate reports the first setting that cannot train.
 func (c Config) Validate() error {
 	if len(c.Hidden) == 0 {
 		return fmt.Errorf("hidden: need at least one layer")
 	}
 	for _, h := range c.Hidden {
-		if h <= 0 {
-			return fmt.Errorf("hidden: layer widths must be positive, got %v", c.Hidden)
+		if h <= 0 || h > MaxSize {
+			return fmt.Errorf("hidden: layer widths must be between 1 and %d, got %v", MaxSize, c.Hidden)
 		}
 	}
-	if c.Batch <= 0 {
-		return fmt.Errorf("batch: must be positive, got %d", c.Batch)
+	if c.Batch <= 0 || c.Batch > MaxSize {
+		return fmt.Errorf("batch: must be between 1 and %d, got %d", MaxSize, c.Batch)
 	}
 	if !(c.LR > 0) || math.IsInf(float64(c.LR), 0) {
 		return fmt.Errorf("lr: must be a positive finite number, got %v", c.LR)
@@ -68,6 +72,7 @@ type Epoch struct {
 // Trainer runs SGD epochs on a Network over data kept on the device.
 type Trainer struct {
 	cfg    Config
+	batch  int // cfg.Batch, or the largest set's size when that is smaller
 	rt     *Runtime
 	Net    *Network
 	train  *DeviceSet
@@ -97,9 +102,11 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 		t.Release()
 		return nil, fmt.Errorf("test set: %w", err)
 	}
+	// A batch larger than every set would only allocate rows never used.
+	t.batch = min(cfg.Batch, max(t.train.n, t.val.n, t.test.n))
 	batches := 0
 	for _, d := range []*DeviceSet{t.train, t.val, t.test} {
-		batches = max(batches, (d.n+cfg.Batch-1)/cfg.Batch)
+		batches = max(batches, (d.n+t.batch-1)/t.batch)
 	}
 	stats, err := rt.floats("batch statistics", 2*batches)
 	if err != nil {
@@ -115,7 +122,7 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	}
 	t.perm = perm[0]
 	sizes := Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
-	if t.Net, err = NewNetwork(rt, sizes, cfg.Batch, cfg.Seed); err != nil {
+	if t.Net, err = NewNetwork(rt, sizes, t.batch, cfg.Seed); err != nil {
 		t.Release()
 		return nil, err
 	}
@@ -153,11 +160,11 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 		return e, fmt.Errorf("epoch %d: upload shuffle: %w", e.Epoch, err)
 	}
 	steps := 0
-	for first := 0; first < n; first += t.cfg.Batch {
+	for first := 0; first < n; first += t.batch {
 		if err := ctx.Err(); err != nil {
 			return e, fmt.Errorf("interrupted during epoch %d at step %d: %w", e.Epoch, steps+1, err)
 		}
-		rows := min(t.cfg.Batch, n-first)
+		rows := min(t.batch, n-first)
 		if err := t.step(first, rows, steps); err != nil {
 			return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, steps+1, err)
 		}
@@ -234,8 +241,8 @@ func (t *Trainer) sums(batches int) (loss, correct float64, bad int, err error) 
 // network on d, in file order.
 func (t *Trainer) Evaluate(d *DeviceSet) (loss, accuracy float64, err error) {
 	batches := 0
-	for first := 0; first < d.n; first += t.cfg.Batch {
-		rows := min(t.cfg.Batch, d.n-first)
+	for first := 0; first < d.n; first += t.batch {
+		rows := min(t.batch, d.n-first)
 		if err := t.Net.GatherBatch(d, d.order, first, rows); err != nil {
 			return 0, 0, err
 		}

@@ -16,17 +16,21 @@ func runDevices(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	def, err := cl.Choose(devs, e.getenv("MNISTCL_DEVICE"))
-	if err != nil {
-		return err
+	// A bad MNISTCL_DEVICE is a warning here: this is where a user looks for
+	// a selector that works.
+	mark := -1
+	if def, err := cl.Choose(devs, e.getenv("MNISTCL_DEVICE")); err == nil {
+		mark = def.Index
+	} else {
+		fmt.Fprintf(e.stderr, "mnist-cl devices: MNISTCL_DEVICE: %v\n", err)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	for _, d := range devs {
-		mark := " "
-		if d.Index == def.Index {
-			mark = "*"
+		star := " "
+		if d.Index == mark {
+			star = "*"
 		}
-		fmt.Fprintf(tw, "%s %d\t%s\t%s\n", mark, d.Index, d.Name, d.Type)
+		fmt.Fprintf(tw, "%s %d\t%s\t%s, %s\n", star, d.Index, d.Name, d.Type, d.Vendor)
 		fmt.Fprintf(tw, "\tplatform\t%s (%s), %s\n", d.Platform, d.PlatformVendor, d.PlatformVersion)
 		fmt.Fprintf(tw, "\tversion\t%s, driver %s, %s\n", d.Version, d.DriverVersion, d.OpenCLCVersion)
 		fmt.Fprintf(tw, "\tcompute units\t%d\n", d.ComputeUnits)

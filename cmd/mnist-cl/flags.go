@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -65,6 +66,15 @@ func exitCode(e *env, cmd string, err error) int {
 		fmt.Fprintf(e.stderr, "mnist-cl: %v\n", err)
 		return 1
 	}
+}
+
+// learningRate converts the --lr flag to the device's float32, refusing what
+// float32 cannot hold, so the error names the value the user typed.
+func learningRate(v float64) (float32, error) {
+	if !(v > 0) || v > math.MaxFloat32 || float32(v) == 0 {
+		return 0, &usageError{err: fmt.Errorf("-lr: want a positive number a float32 can hold, got %v", v)}
+	}
+	return float32(v), nil
 }
 
 // intList is a flag of comma-separated positive integers, such as --hidden 512,256.

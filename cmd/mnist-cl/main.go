@@ -45,6 +45,13 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks the command to stop at the next step; once it is
+	// seen, the default action is back, so a second one ends the process even
+	// where nothing checks ctx (a read that blocks, a kernel build).
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(&env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 	stop()
 	os.Exit(code)

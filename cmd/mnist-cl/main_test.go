@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mnist-cl/mnist-cl/internal/cltest"
 )
 
 const smallData = "../../testdata/mnist-small"
@@ -25,8 +29,8 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// lastLine is the error line of a failed run: the last line of stderr, or the
-// line before "run ... -h" for usage errors.
+// errorLine is the error line of a failed run: the last line of stderr that
+// starts with "mnist-cl", so the "run ... -h" hint of a usage error is skipped.
 func errorLine(stderr string) string {
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -61,6 +65,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"train", "--lr", "-0.1"}, "lr"},
 		{[]string{"train", "--lr", "NaN"}, "lr"},
 		{[]string{"train", "--lr", "1e39"}, "lr"},
+		{[]string{"train", "--lr", "1e-50"}, "1e-50"},
+		{[]string{"verify", "--batch", "4611686018427388904"}, "batch"},
+		{[]string{"train", "--hidden", "20000000"}, "hidden"},
 		{[]string{"train", "--lr", "fast"}, "lr"},
 		{[]string{"train", "--batch", "0"}, "batch"},
 		{[]string{"train", "--epochs", "0"}, "epochs"},
@@ -119,7 +126,11 @@ func TestFailures(t *testing.T) {
 		{[]string{"train", "--data", filepath.Join(dir, "missing")}, "missing"},
 		{[]string{"train", "--data", smallData, "--metrics", filepath.Join(dir, "no", "such", "m.jsonl")}, "m.jsonl"},
 		{[]string{"train", "--data", smallData, "--kernels", broken}, "layers.cl"},
-		{[]string{"train", "--data", smallData, "--hidden", "100000,100000"}, "largest allocation"},
+		{[]string{"train", "--data", smallData, "--hidden", "100000,100000"}, "2^31-1"},
+		tooLarge(t),
+		{[]string{"verify", "--data", smallData, "--hidden", "4", "--batch", "16000000"}, "2^31-1"},
+		{[]string{"train", "--data", smallData, "--metrics", dir}, "not a regular file"},
+		{[]string{"train", "--data", fifoData(t)}, "not a regular file"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCmd(t, c.args...)
@@ -164,6 +175,9 @@ func TestTrainSmall(t *testing.T) {
 	var last map[string]float64
 	if err := json.Unmarshal([]byte(lines[2]), &last); err != nil || last["test_accuracy"] <= 0.1 {
 		t.Fatalf("last line %q: %v %v", lines[2], last, err)
+	}
+	if fi, err := os.Stat(metrics); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("metrics file mode: %v %v, want 0644", fi.Mode(), err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(metrics))
 	if len(entries) != 1 {
@@ -239,6 +253,39 @@ func TestBadData(t *testing.T) {
 			t.Errorf("%v: stderr has a trace: %q", c.bad, stderr)
 		}
 	}
+}
+
+// tooLarge is a train command whose W2 just exceeds the test device's largest
+// allocation, and the message expected: the allocation limit where the
+// tensor is still indexable, else the index limit.
+func tooLarge(t *testing.T) struct {
+	args []string
+	want string
+} {
+	dev := cltest.Device(t)
+	w := int(math.Sqrt(float64(dev.MaxAlloc/4))) + 1
+	want := "largest allocation"
+	if w > math.MaxInt32/w {
+		want = "2^31-1"
+	}
+	return struct {
+		args []string
+		want string
+	}{[]string{"train", "--data", smallData, "--hidden", fmt.Sprintf("%d,%d", w, w)}, want}
+}
+
+// fifoData is a data folder whose test labels are a named pipe: reading it
+// would block forever, so it must be refused before it is opened.
+func fifoData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"} {
+		copyFile(t, filepath.Join(smallData, n), filepath.Join(dir, n))
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -26,7 +26,10 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	cfg.Hidden = hidden
-	cfg.LR = float32(*lr)
+	var err error
+	if cfg.LR, err = learningRate(*lr); err != nil {
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return &usageError{err: fmt.Errorf("-%w", err)}
 	}
@@ -34,7 +37,6 @@ func runTrain(e *env, args []string) error {
 	// Open the metrics file before hours of training, not after.
 	var mw *metricsWriter
 	if *metrics != "" {
-		var err error
 		if mw, err = newMetricsWriter(*metrics); err != nil {
 			return err
 		}
@@ -97,8 +99,18 @@ type metricsWriter struct {
 }
 
 func newMetricsWriter(path string) (*metricsWriter, error) {
+	// The rename at the end would fail on a folder: say so now.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("metrics file %s: exists and is not a regular file", path)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
+		return nil, fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	// CreateTemp makes 0600; a metrics file is for other tools to read.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return nil, fmt.Errorf("metrics file %s: %w", path, err)
 	}
 	return &metricsWriter{path: path, f: f, enc: json.NewEncoder(f)}, nil

@@ -24,7 +24,11 @@ func runVerify(e *env, args []string) error {
 	if err := parse(e, fs, "[flags]", "Runs every kernel through one forward pass, backward pass and SGD update, on a\nrandom batch and on a real MNIST batch, on the device and in float64 in cpuref,\nand prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.\nExits 1 if any tensor is outside its tolerance.", args); err != nil {
 		return err
 	}
-	cfg.Hidden, cfg.LR = hidden, float32(*lr)
+	cfg.Hidden = hidden
+	var err error
+	if cfg.LR, err = learningRate(*lr); err != nil {
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return &usageError{err: fmt.Errorf("-%w", err)}
 	}
