@@ -37,7 +37,7 @@ func (c *Context) BuildProgram(source, options string) (*Program, error) {
 	var st C.cl_int
 	p := C.clCreateProgramWithSource(c.ctx, 1, &csrc, &n, &st)
 	if err := check("clCreateProgramWithSource", st); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create program on %s: %w", c.dev.Name, err)
 	}
 	id := c.dev.id
 	st = C.clBuildProgram(p, 1, &id, copts, nil, nil)

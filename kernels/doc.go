@@ -18,8 +18,9 @@
 //
 // Matrices are row-major float32 and packed (the leading dimension is the row
 // length); a batch runs along the rows. W of a layer is fanIn x fanOut, so a
-// layer computes Z = X W + b as in the lecture. Kernels never allocate; the
-// caller owns every buffer it passes. Tile sizes are -D build options with
+// layer computes Z = X W + b as in the lecture. The caller owns every buffer
+// it passes; the Set's only buffer of its own is the scratch that holds B^T
+// for the register GEMM's A B^T form, grown once to the largest B it meets. Tile sizes are -D build options with
 // defaults in the sources; the Set picks them per device and shape.
 //
 // # Tolerances

@@ -41,7 +41,7 @@
 
 // loadRow16 reads 16 consecutive floats of a row starting at column j, zero
 // past column n-1 when guarded.
-inline float16 loadRow16(__global const float *row, int j, int n, bool guarded)
+static inline float16 loadRow16(__global const float *row, int j, int n, bool guarded)
 {
 	if (!guarded || j + 16 <= n)
 		return vload16(0, row + j);
@@ -52,7 +52,7 @@ inline float16 loadRow16(__global const float *row, int j, int n, bool guarded)
 }
 
 // storeC16 writes v to a row of C, or adds it to what the row holds.
-inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded, bool add)
+static inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded, bool add)
 {
 	if (add)
 		v += loadRow16(row, j, n, guarded);
@@ -69,7 +69,7 @@ inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded,
 // accumulate adds a*b to acc. Compensated, the product's rounding error
 // (exact, from fma) and the sum's (exact, from TwoSum) go into comp; else comp
 // stays zero and the compiler drops it.
-inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
+static inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
 {
 #if COMPENSATED
 #pragma OPENCL FP_CONTRACT OFF
@@ -87,7 +87,7 @@ inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
 
 // tile computes one block. transA and guarded are compile-time constants at
 // every call site, so inlining yields four straight-line specialisations.
-inline void tile(int M, int N, int K,
+static inline void tile(int M, int N, int K,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb,
 		 __global float *restrict C, int ldc,

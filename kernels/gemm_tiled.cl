@@ -21,7 +21,7 @@
 
 // accumulate adds a*b to *acc; compensated, the exact rounding errors of the
 // product (from fma) and of the sum (TwoSum) go to *comp.
-inline void accumulate(float *acc, float *comp, float a, float b)
+static inline void accumulate(float *acc, float *comp, float a, float b)
 {
 #if COMPENSATED
 #pragma OPENCL FP_CONTRACT OFF

@@ -33,6 +33,10 @@ type Options struct {
 	// Dir, when set, is a folder whose .cl files replace the built-in ones:
 	// a kernel can be edited and tried without rebuilding the program.
 	Dir string
+	// TileEdge is the edge of the square work-groups of gemm_tiled and
+	// col_sum: 16 or 8. Zero picks 16 where the device runs 256 work-items
+	// in a group, else 8; tests set 8 to cover the small-device path.
+	TileEdge int
 }
 
 // GemmKind names a GEMM implementation.
@@ -116,11 +120,16 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 		}
 	}
 	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, gemmReg: map[regConfig][2]*cl.Kernel{}}
-	// 16x16 work-groups where the device allows 256 work-items, else 8x8.
-	s.tileEdge, s.csCols, s.csRows = 16, 16, 16
-	if dev.MaxWorkGroupSize < 256 {
-		s.tileEdge, s.csCols, s.csRows = 8, 8, 8
+	edge := opts.TileEdge
+	switch {
+	case edge == 0 && dev.MaxWorkGroupSize >= 256:
+		edge = 16
+	case edge == 0:
+		edge = 8
+	case edge != 8 && edge != 16:
+		return nil, fmt.Errorf("tile edge %d: want 8 or 16", edge)
 	}
+	s.tileEdge, s.csCols, s.csRows = edge, edge, edge
 	if err := s.build(); err != nil {
 		s.Release()
 		return nil, err
@@ -171,9 +180,18 @@ func (s *Set) build() error {
 	}
 	s.gather, s.biasReLU, s.biasAdd, s.softmax, s.stats, s.mask, s.colSum, s.sgd, s.transpose =
 		ks[0], ks[1], ks[2], ks[3], ks[4], ks[5], ks[6], ks[7], ks[8]
+	// 64 work-items per group for the element-wise kernels, or what the
+	// least of them allows on this device.
 	s.wg = 64
-	if wg, err := s.biasReLU.WorkGroupSize(s.dev); err == nil && wg < s.wg {
-		s.wg = wg
+	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.mask, s.sgd} {
+		wg, err := k.WorkGroupSize(s.dev)
+		if err != nil {
+			return err
+		}
+		s.wg = max(1, min(s.wg, wg))
+	}
+	if err := fitsGroup(s.dev, s.colSum, s.csCols*s.csRows); err != nil {
+		return err
 	}
 
 	if s.kind == GemmTiled {
@@ -187,6 +205,11 @@ func (s *Set) build() error {
 				return err
 			}
 			copy(s.gemmTile[comp][:], ks)
+			for _, k := range ks {
+				if err := fitsGroup(s.dev, k, s.tileEdge*s.tileEdge); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	}
@@ -196,6 +219,20 @@ func (s *Set) build() error {
 		if _, err := s.regKernels(regFor(16 * tnv)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// fitsGroup checks that the device runs k in work-groups of n work-items,
+// which its reqd_work_group_size demands; a driver may allow fewer for a
+// kernel than for the device.
+func fitsGroup(dev cl.Device, k *cl.Kernel, n int) error {
+	wg, err := k.WorkGroupSize(dev)
+	if err != nil {
+		return err
+	}
+	if wg < n {
+		return fmt.Errorf("kernel %s needs work-groups of %d on %s, which allows %d (try a tile edge of 8)", k.Name(), n, dev.Name, wg)
 	}
 	return nil
 }

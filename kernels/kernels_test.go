@@ -21,9 +21,13 @@ const (
 )
 
 func newSet(t testing.TB, kind kernels.GemmKind) (*kernels.Set, *cl.Context, *cl.Queue) {
+	return newSetOpts(t, kernels.Options{Gemm: kind})
+}
+
+func newSetOpts(t testing.TB, opts kernels.Options) (*kernels.Set, *cl.Context, *cl.Queue) {
 	t.Helper()
 	ctx, q := cltest.Queue(t)
-	s, err := kernels.New(ctx, q, kernels.Options{Gemm: kind})
+	s, err := kernels.New(ctx, q, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +60,9 @@ var gemmShapes = [][3]int{ // m, n, k
 }
 
 func TestGemm(t *testing.T) {
-	for _, kind := range []kernels.GemmKind{kernels.GemmRegister, kernels.GemmTiled} {
-		t.Run(kind.String(), func(t *testing.T) {
-			s, ctx, q := newSet(t, kind)
+	for _, opts := range []kernels.Options{{Gemm: kernels.GemmRegister}, {Gemm: kernels.GemmTiled}, {Gemm: kernels.GemmTiled, TileEdge: 8}} {
+		t.Run(fmt.Sprintf("%s/tile%d", opts.Gemm, opts.TileEdge), func(t *testing.T) {
+			s, ctx, q := newSetOpts(t, opts)
 			rng := rand.New(rand.NewPCG(cltest.Seed(t), 2))
 			for _, sh := range gemmShapes {
 				m, n, k := sh[0], sh[1], sh[2]
@@ -222,7 +226,13 @@ func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
 }
 
 func TestColSum(t *testing.T) {
-	s, ctx, q := newSet(t, kernels.GemmAuto)
+	for _, edge := range []int{16, 8} {
+		testColSum(t, edge)
+	}
+}
+
+func testColSum(t *testing.T, edge int) {
+	s, ctx, q := newSetOpts(t, kernels.Options{TileEdge: edge})
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 10))
 	for _, rc := range append(rowsCols, [2]int{17, 33}, [2]int{4096, 3}) {
 		r, c := rc[0], rc[1]
@@ -233,7 +243,7 @@ func TestColSum(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := cpuref.ColSum(cltest.Dense(r, c, d32))
-		check(t, fmt.Sprintf("col_sum %dx%d", r, c), cltest.Read(t, q, db, c), mat.NewDense(1, c, want), tolGradient)
+		check(t, fmt.Sprintf("col_sum %dx%d (edge %d)", r, c, edge), cltest.Read(t, q, db, c), mat.NewDense(1, c, want), tolGradient)
 	}
 }
 

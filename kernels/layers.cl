@@ -133,7 +133,7 @@ __kernel void relu_mask(__global float *restrict delta, __global const float *re
 
 // twoSum adds b to the pair (*s, *c): *s the float32 sum, *c the running
 // total of every addition's exact rounding error (Knuth's TwoSum).
-inline void twoSum(float *s, float *c, float b)
+static inline void twoSum(float *s, float *c, float b)
 {
 #pragma OPENCL FP_CONTRACT OFF
 	const float t = *s + b;

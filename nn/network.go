@@ -11,6 +11,9 @@ import (
 // Network is the lecture's MLP with its parameters, activations and gradients
 // in device buffers. Slices indexed by layer run 1..L with index 0 unused
 // (Z[0] is the input X), so the code reads like the lecture: dW[3] = Z[2]^T dZ[3].
+//
+// The buffers are exported to be read (Read) or filled by tests; the Network
+// owns them and Release frees them, so a caller never replaces or releases one.
 type Network struct {
 	rt       *Runtime
 	sizes    []int
@@ -34,9 +37,6 @@ func (n *Network) Layers() int { return len(n.sizes) - 1 }
 
 // Sizes returns the layer widths, inputs first and classes last.
 func (n *Network) Sizes() []int { return append([]int(nil), n.sizes...) }
-
-// MaxBatch is the most rows one Forward can take.
-func (n *Network) MaxBatch() int { return n.maxBatch }
 
 // Sizes returns the widths of a network with the given hidden layers.
 func Sizes(inputs int, hidden []int, classes int) []int {
@@ -90,12 +90,12 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 		DW: make([]*cl.Buffer, L+1), DB: make([]*cl.Buffer, L+1),
 		Z: make([]*cl.Buffer, L+1), DZ: make([]*cl.Buffer, L+1)}
 	alloc := func(what string, count int) (*cl.Buffer, error) {
-		bs, err := rt.floats(what, count)
+		b, err := rt.floats(what, count)
 		if err != nil {
 			return nil, err
 		}
-		n.all = append(n.all, bs[0])
-		return bs[0], nil
+		n.all = append(n.all, b)
+		return b, nil
 	}
 	var err error
 	must := func(dst **cl.Buffer, what string, count int) {

@@ -44,28 +44,17 @@ func (r *Runtime) Close() {
 	r.Context.Release()
 }
 
-// floats allocates float32 buffers and releases them all if one fails, so a
-// caller never holds half a set.
-func (r *Runtime) floats(what string, counts ...int) ([]*cl.Buffer, error) {
-	bs := make([]*cl.Buffer, len(counts))
-	for i, n := range counts {
-		err := r.fits(what, 4*uint64(max(n, 1)))
-		var b *cl.Buffer
-		if err == nil {
-			b, err = r.Context.NewBuffer(4 * max(n, 1))
-			if err != nil {
-				err = fmt.Errorf("allocate %s (%d floats): %w", what, n, err)
-			}
-		}
-		if err != nil {
-			for _, made := range bs[:i] {
-				made.Release()
-			}
-			return nil, err
-		}
-		bs[i] = b
+// floats allocates a float32 buffer of n elements (at least one), after
+// checking it against the device's largest allocation.
+func (r *Runtime) floats(what string, n int) (*cl.Buffer, error) {
+	if err := r.fits(what, 4*uint64(max(n, 1))); err != nil {
+		return nil, err
 	}
-	return bs, nil
+	b, err := r.Context.NewBuffer(4 * max(n, 1))
+	if err != nil {
+		return nil, fmt.Errorf("allocate %s (%d floats): %w", what, n, err)
+	}
+	return b, nil
 }
 
 // fits refuses a buffer larger than the device's largest allocation with

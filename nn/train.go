@@ -108,19 +108,15 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	for _, d := range []*DeviceSet{t.train, t.val, t.test} {
 		batches = max(batches, (d.n+t.batch-1)/t.batch)
 	}
-	stats, err := rt.floats("batch statistics", 2*batches)
-	if err != nil {
+	if t.stats, err = rt.floats("batch statistics", 2*batches); err != nil {
 		t.Release()
 		return nil, err
 	}
-	t.stats = stats[0]
 	// int32 indices: four bytes each, like the floats the helper counts.
-	perm, err := rt.floats("shuffle", split.Train.Len())
-	if err != nil {
+	if t.perm, err = rt.floats("shuffle", split.Train.Len()); err != nil {
 		t.Release()
 		return nil, err
 	}
-	t.perm = perm[0]
 	sizes := Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
 	if t.Net, err = NewNetwork(rt, sizes, t.batch, cfg.Seed); err != nil {
 		t.Release()

@@ -219,14 +219,14 @@ func TestBadData(t *testing.T) {
 		{[]string{"truncated-raw-images"}, []string{"t10k-images-idx3-ubyte.gz"}, "t10k-images"},
 		{[]string{"notgzip"}, []string{"train-images-idx3-ubyte.gz"}, "magic"},
 		{[]string{"badmagic-images.gz"}, []string{"train-images-idx3-ubyte.gz"}, "magic"},
-		{[]string{"huge-header-images"}, []string{"train-images-idx3-ubyte.gz"}, "train-images"},
+		{[]string{"huge-header-images"}, []string{"train-images-idx3-ubyte.gz"}, "limit"},
 		{[]string{"corrupt-crc.gz"}, []string{"train-images-idx3-ubyte.gz"}, "checksum"},
 		{[]string{"bad-label.gz"}, []string{"train-labels-idx1-ubyte.gz"}, "label 11"},
 		{[]string{"trailing-bytes.gz"}, []string{"train-images-idx3-ubyte.gz"}, "trailing"},
 		{[]string{"trailing-after-gzip.gz"}, []string{"train-images-idx3-ubyte.gz"}, "trailing"},
 		{[]string{"trailing-bytes-raw-labels"}, []string{"t10k-labels-idx1-ubyte.gz"}, "trailing"},
 		{[]string{"labels-count-mismatch-images.gz", "labels-count-mismatch-labels.gz"},
-			[]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}, "9"},
+			[]string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}, "9 labels, but"},
 		{[]string{}, []string{}, ""}, // the good folder itself: must train
 	}
 	names := []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
