@@ -151,3 +151,8 @@ func (q *Queue) FillFloat32(b *Buffer, value float32, offset, count int) error {
 func (q *Queue) FillInt32(b *Buffer, value int32, offset, count int) error {
 	return q.fill("FillInt32", "int32", b, 4, offset, count, unsafe.Pointer(&value))
 }
+
+// FillUint8 is FillFloat32 for bytes.
+func (q *Queue) FillUint8(b *Buffer, value uint8, offset, count int) error {
+	return q.fill("FillUint8", "uint8", b, 1, offset, count, unsafe.Pointer(&value))
+}

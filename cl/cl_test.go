@@ -370,6 +370,23 @@ func TestFill(t *testing.T) {
 	if gotI[1] != -7 {
 		t.Errorf("FillInt32 at 8: read %v", gotI)
 	}
+	// Bytes at odd offsets and counts: 7 bytes of 0xab from byte 5.
+	if err := q.FillUint8(b, 0, 0, 36); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.FillUint8(b, 0xab, 5, 7); err != nil {
+		t.Fatal(err)
+	}
+	gotB := make([]uint8, 14)
+	if err := q.ReadUint8(b, 0, gotB); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(gotB) != "[0 0 0 0 0 171 171 171 171 171 171 171 0 0]" {
+		t.Errorf("FillUint8: read %v", gotB)
+	}
+	if err := q.FillUint8(b, 1, 30, 7); err == nil {
+		t.Error("FillUint8 past the end of a 36-byte buffer passed")
+	}
 }
 
 func TestAddKernel(t *testing.T) {

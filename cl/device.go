@@ -76,35 +76,22 @@ func AllDevices() ([]Device, error) {
 	if err := check("clGetPlatformIDs", C.clGetPlatformIDs(n, &platforms[0], nil)); err != nil {
 		return nil, err
 	}
+	// A platform or device that fails its queries is skipped, so one broken
+	// vendor driver does not hide the working ones; its error is returned only
+	// when nothing works.
 	var devs []Device
+	var firstErr error
 	for _, p := range platforms {
-		ids, err := platformDevices(p)
-		if err != nil {
-			return nil, err
+		found, err := platformDevicesInfo(p, len(devs))
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
-		if len(ids) == 0 {
-			continue
-		}
-		var pd Device
-		if pd.Platform, err = platformString(p, C.CL_PLATFORM_NAME); err != nil {
-			return nil, err
-		}
-		if pd.PlatformVendor, err = platformString(p, C.CL_PLATFORM_VENDOR); err != nil {
-			return nil, err
-		}
-		if pd.PlatformVersion, err = platformString(p, C.CL_PLATFORM_VERSION); err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			d := pd
-			d.Index, d.id, d.platform = len(devs), id, p
-			if err := d.query(); err != nil {
-				return nil, fmt.Errorf("device %d of platform %s: %w", len(devs), pd.Platform, err)
-			}
-			devs = append(devs, d)
-		}
+		devs = append(devs, found...)
 	}
 	if len(devs) == 0 {
+		if firstErr != nil {
+			return nil, firstErr
+		}
 		return nil, fmt.Errorf("no OpenCL device found on %d platform(s)", len(platforms))
 	}
 	return devs, nil
@@ -229,4 +216,37 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// platformDevicesInfo describes the devices of platform p, numbering them from
+// first. It returns those it could query and the first error it met.
+func platformDevicesInfo(p C.cl_platform_id, first int) ([]Device, error) {
+	ids, err := platformDevices(p)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	var pd Device
+	if pd.Platform, err = platformString(p, C.CL_PLATFORM_NAME); err != nil {
+		return nil, err
+	}
+	if pd.PlatformVendor, err = platformString(p, C.CL_PLATFORM_VENDOR); err != nil {
+		return nil, err
+	}
+	if pd.PlatformVersion, err = platformString(p, C.CL_PLATFORM_VERSION); err != nil {
+		return nil, err
+	}
+	var devs []Device
+	var firstErr error
+	for _, id := range ids {
+		d := pd
+		d.Index, d.id, d.platform = first+len(devs), id, p
+		if err := d.query(); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("a device of platform %s: %w", pd.Platform, err)
+			}
+			continue
+		}
+		devs = append(devs, d)
+	}
+	return devs, firstErr
 }
