@@ -82,6 +82,9 @@ type Trainer struct {
 	stats  *cl.Buffer // per-batch loss and correct sums, read once per pass
 	shuf   *rand.Rand
 	epochs int
+
+	// WarmUp is how long the first launch of every kernel took (see warmUp).
+	WarmUp time.Duration
 }
 
 // NewTrainer uploads split to the device and builds the network of cfg.
@@ -122,7 +125,38 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 		t.Release()
 		return nil, err
 	}
+	if err := t.warmUp(); err != nil {
+		t.Release()
+		return nil, fmt.Errorf("first step: %w", err)
+	}
 	return t, nil
+}
+
+// warmUp runs every kernel of a step once, with a learning rate of 0 so the
+// weights stay bit for bit what the seed made them (W - 0*dW = W for finite
+// dW). PoCL compiles a kernel at its first launch, which would otherwise land
+// in the first epoch's time; WarmUp reports how long it took.
+func (t *Trainer) warmUp() error {
+	start := time.Now()
+	rows := min(t.batch, t.train.n)
+	if err := t.Net.GatherBatch(t.train, t.train.order, 0, rows); err != nil {
+		return err
+	}
+	if err := t.Net.Forward(rows); err != nil {
+		return err
+	}
+	if err := t.Net.Stats(rows, t.stats, 0); err != nil {
+		return err
+	}
+	if err := t.Net.Backward(rows); err != nil {
+		return err
+	}
+	if err := t.Net.Step(0); err != nil {
+		return err
+	}
+	err := t.rt.Queue.Finish()
+	t.WarmUp = time.Since(start)
+	return err
 }
 
 // Release frees the network and the device copies of the data.

@@ -53,8 +53,8 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	defer t.Release()
-	fmt.Fprintf(e.stderr, "network %s, batch %d, lr %g, seed %d; %d train / %d validation / %d test images\n",
-		sizesString(t.Net.Sizes()), cfg.Batch, cfg.LR, cfg.Seed, split.Train.Len(), split.Validation.Len(), split.Test.Len())
+	fmt.Fprintf(e.stderr, "network %s, batch %d, lr %g, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
+		sizesString(t.Net.Sizes()), cfg.Batch, cfg.LR, cfg.Seed, split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
 
 	for i := 0; i < cfg.Epochs; i++ {
 		ep, err := t.Epoch(e.ctx)
