@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/mnist-cl/mnist-cl/cl"
@@ -11,6 +12,42 @@ import (
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
+
+// netFlags are the flags that shape the network, its data and its step,
+// shared by train and verify; the usage strings say what each means there.
+type netFlags struct {
+	cfg    nn.Config
+	hidden intList
+	lr     float64
+	data   string
+}
+
+func (n *netFlags) register(fs *flag.FlagSet, batchUsage, seedUsage, lrUsage string) {
+	n.cfg = nn.DefaultConfig()
+	n.hidden = intList(n.cfg.Hidden)
+	fs.StringVar(&n.data, "data", "", "folder with the four MNIST files, read as they are (default: the per-user cache, fetched when missing)")
+	fs.IntVar(&n.cfg.Batch, "batch", n.cfg.Batch, batchUsage)
+	fs.Var(&n.hidden, "hidden", "widths of the ReLU hidden layers, comma-separated")
+	fs.Uint64Var(&n.cfg.Seed, "seed", n.cfg.Seed, seedUsage)
+	// The float32 default as the float64 it was written as (0.2, not
+	// 0.20000000298023224), for -h and for the value parsed.
+	lr, _ := strconv.ParseFloat(strconv.FormatFloat(float64(n.cfg.LR), 'g', -1, 32), 64)
+	fs.Float64Var(&n.lr, "lr", lr, lrUsage)
+}
+
+// config is the parsed configuration, checked; its errors are usage errors.
+func (n *netFlags) config() (nn.Config, error) {
+	cfg := n.cfg
+	cfg.Hidden = n.hidden
+	var err error
+	if cfg.LR, err = learningRate(n.lr); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{err: fmt.Errorf("-%w", err)}
+	}
+	return cfg, nil
+}
 
 // deviceFlags are the flags every command that runs kernels shares.
 type deviceFlags struct {

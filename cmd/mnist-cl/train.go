@@ -10,28 +10,19 @@ import (
 )
 
 func runTrain(e *env, args []string) error {
-	cfg := nn.DefaultConfig()
 	fs := newFlags("train")
 	var dev deviceFlags
 	dev.register(fs)
-	data := fs.String("data", "", "folder with the four MNIST files, read as they are (default: the per-user cache, fetched when missing)")
-	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the training set")
-	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per SGD step")
-	lr := fs.Float64("lr", float64(cfg.LR), "SGD learning rate")
-	hidden := intList(cfg.Hidden)
-	fs.Var(&hidden, "hidden", "widths of the ReLU hidden layers, comma-separated")
-	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the initial weights and of every epoch's shuffle")
+	var net netFlags
+	net.register(fs, "images per SGD step", "seed of the initial weights and of every epoch's shuffle", "SGD learning rate")
+	fs.IntVar(&net.cfg.Epochs, "epochs", net.cfg.Epochs, "passes over the training set")
 	metrics := fs.String("metrics", "", "write one JSON object per epoch, then one with test_accuracy, to this file")
 	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network with mini-batch SGD on the OpenCL device,\nprinting a line per epoch and the final test accuracy.", args); err != nil {
 		return err
 	}
-	cfg.Hidden = hidden
-	var err error
-	if cfg.LR, err = learningRate(*lr); err != nil {
+	cfg, err := net.config()
+	if err != nil {
 		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return &usageError{err: fmt.Errorf("-%w", err)}
 	}
 
 	// Open the metrics file before hours of training, not after.
@@ -43,7 +34,7 @@ func runTrain(e *env, args []string) error {
 		defer mw.abort()
 	}
 
-	rt, split, err := dev.openWithData(e, *data)
+	rt, split, err := dev.openWithData(e, net.data)
 	if err != nil {
 		return err
 	}

@@ -11,28 +11,19 @@ import (
 )
 
 func runVerify(e *env, args []string) error {
-	cfg := nn.DefaultConfig()
 	fs := newFlags("verify")
 	var dev deviceFlags
 	dev.register(fs)
-	data := fs.String("data", "", "folder with the four MNIST files (default: the per-user cache, fetched when missing)")
-	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "rows of the checked batch")
-	hidden := intList(cfg.Hidden)
-	fs.Var(&hidden, "hidden", "widths of the ReLU hidden layers, comma-separated")
-	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the weights and the random batch")
-	lr := fs.Float64("lr", float64(cfg.LR), "learning rate of the checked update")
+	var net netFlags
+	net.register(fs, "rows of the checked batch", "seed of the weights and the random batch", "learning rate of the checked update")
 	if err := parse(e, fs, "[flags]", "Runs every kernel through one forward pass, backward pass and SGD update, on a\nrandom batch and on a real MNIST batch, on the device and in float64 in cpuref,\nand prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.\nExits 1 if any tensor is outside its tolerance.", args); err != nil {
 		return err
 	}
-	cfg.Hidden = hidden
-	var err error
-	if cfg.LR, err = learningRate(*lr); err != nil {
+	cfg, err := net.config()
+	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return &usageError{err: fmt.Errorf("-%w", err)}
-	}
-	rt, split, err := dev.openWithData(e, *data)
+	rt, split, err := dev.openWithData(e, net.data)
 	if err != nil {
 		return err
 	}
