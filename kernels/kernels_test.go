@@ -335,3 +335,40 @@ func TestGather(t *testing.T) {
 		}
 	}
 }
+
+// TestCompensatedSums feeds 1e8 + 1 - 1e8, whose float32 running sum is 0, to
+// every compensated path: the thin GEMM of both kernels (as A B, A^T B and
+// A B^T) and col_sum. Each must return exactly 1.
+func TestCompensatedSums(t *testing.T) {
+	terms := []float32{1e8, 1, -1e8}
+	ones := []float32{1, 1, 1}
+	for _, opts := range []kernels.Options{{Gemm: kernels.GemmRegister}, {Gemm: kernels.GemmTiled}} {
+		s, ctx, q := newSetOpts(t, opts)
+		for _, f := range []struct{ ta, tb bool }{{false, false}, {true, false}, {false, true}} {
+			// op(A) is the 1 x 3 row of terms whatever the storage; B is ones.
+			a := cltest.Buffer(t, ctx, q, 3, terms)
+			b := cltest.Buffer(t, ctx, q, 3, ones)
+			c := cltest.Buffer(t, ctx, q, 1, nil)
+			if err := s.Gemm(f.ta, f.tb, 1, 1, 3, a, b, c); err != nil {
+				t.Fatal(err)
+			}
+			if got := cltest.Read(t, q, c, 1)[0]; got != 1 {
+				t.Errorf("%s gemm transA=%v transB=%v: 1e8 + 1 - 1e8 = %v, want 1", opts.Gemm, f.ta, f.tb, got)
+			}
+		}
+		for _, edge := range []int{16, 8} {
+			s, ctx, q := newSetOpts(t, kernels.Options{TileEdge: edge})
+			// 40 rows so every lane of the reduction tree gets terms.
+			col := make([]float32, 40)
+			col[0], col[17], col[39] = 1e8, 1, -1e8
+			d := cltest.Buffer(t, ctx, q, 40, col)
+			db := cltest.Buffer(t, ctx, q, 1, nil)
+			if err := s.ColSum(d, 40, 1, db); err != nil {
+				t.Fatal(err)
+			}
+			if got := cltest.Read(t, q, db, 1)[0]; got != 1 {
+				t.Errorf("col_sum (edge %d): 1e8 + 1 - 1e8 = %v, want 1", edge, got)
+			}
+		}
+	}
+}
