@@ -8,6 +8,8 @@
 //	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
 //	layers.cl      gather, bias_relu, bias_add, softmax_minus_labels,
 //	               batch_stats, relu_mask, col_sum, sgd, transpose
+//	sums.cl        compensated summation (TwoSum, fma), put in front of each
+//	               of the others so the delicate arithmetic is written once
 //
 // Each kernel has its float64 twin in package cpuref, and the tests of this
 // package run every kernel on the real device at odd sizes (1, 7, 37, 129 ...)

@@ -29,7 +29,7 @@
 #define TNV 4  // float16 vectors per row of the block: 16*TNV columns of C
 #endif
 #ifndef COMPENSATED
-#define COMPENSATED 0  // 1: error-free FMA products and TwoSum, see accumulate
+#define COMPENSATED 0  // 1: sum with sums.cl's compensation, see accumulate
 #endif
 #if COMPENSATED
 #define KC 0x7fffffff  // one chunk: the compensation carries the whole sum
@@ -66,20 +66,12 @@ static inline void storeC16(float16 v, __global float *row, int j, int n, bool g
 		row[j + e] = t[e];
 }
 
-// accumulate adds a*b to acc. Compensated, the product's rounding error
-// (exact, from fma) and the sum's (exact, from TwoSum) go into comp; else comp
-// stays zero and the compiler drops it.
+// accumulate adds a*b to acc; compensated (sums.cl), its rounding errors go
+// to comp, else comp stays zero and the compiler drops it.
 static inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
 {
 #if COMPENSATED
-#pragma OPENCL FP_CONTRACT OFF
-	const float16 av = (float16)(a);
-	const float16 p = av * b;
-	const float16 e = fma(av, b, -p);
-	const float16 s = *acc + p;
-	const float16 bv = s - *acc;
-	*comp += ((*acc - (s - bv)) + (p - bv)) + e;
-	*acc = s;
+	fmaSum_float16(acc, comp, (float16)(a), b);
 #else
 	*acc = fma((float16)(a), b, *acc);
 #endif

@@ -19,18 +19,12 @@
 #define COMPENSATED 0  // 1: carry each product's and sum's rounding error (thin outputs)
 #endif
 
-// accumulate adds a*b to *acc; compensated, the exact rounding errors of the
-// product (from fma) and of the sum (TwoSum) go to *comp.
+// accumulate adds a*b to *acc; compensated (sums.cl), its rounding errors go
+// to *comp.
 static inline void accumulate(float *acc, float *comp, float a, float b)
 {
 #if COMPENSATED
-#pragma OPENCL FP_CONTRACT OFF
-	const float p = a * b;
-	const float e = fma(a, b, -p);
-	const float s = *acc + p;
-	const float bv = s - *acc;
-	*comp += ((*acc - (s - bv)) + (p - bv)) + e;
-	*acc = s;
+	fmaSum_float(acc, comp, a, b);
 #else
 	*acc = fma(a, b, *acc);
 #endif

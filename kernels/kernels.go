@@ -141,11 +141,17 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 func (s *Set) Kind() GemmKind { return s.kind }
 
 func (s *Set) program(file, options string) (*cl.Program, error) {
+	sums, err := readSource(s.src, "sums.cl")
+	if err != nil {
+		return nil, err
+	}
 	text, err := readSource(s.src, file)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.ctx.BuildProgram(text, options)
+	// sums.cl goes in front of every program (OpenCL 1.2 has no portable
+	// #include); #line keeps the compiler's line numbers those of file.
+	p, err := s.ctx.BuildProgram(sums+"\n#line 1 \""+file+"\"\n"+text, options)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}

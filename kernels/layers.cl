@@ -131,21 +131,10 @@ __kernel void relu_mask(__global float *restrict delta, __global const float *re
 #define CS_ROWS 16  // row lanes per work-group of col_sum: a power of two
 #endif
 
-// twoSum adds b to the pair (*s, *c): *s the float32 sum, *c the running
-// total of every addition's exact rounding error (Knuth's TwoSum).
-static inline void twoSum(float *s, float *c, float b)
-{
-#pragma OPENCL FP_CONTRACT OFF
-	const float t = *s + b;
-	const float bv = t - *s;
-	*c += (*s - (t - bv)) + (b - bv);
-	*s = t;
-}
-
 // col_sum: db = sum over rows of delta (db3 = sum_l [dZ3]_l,: and the masked
 // deltas for db2, db1). A CS_COLS x CS_ROWS work-group: lane y sums rows
 // y, y+CS_ROWS, ... of its column, then a tree in local memory adds the lanes.
-// Every addition is compensated: a bias gradient is a sum of terms of both
+// Every addition is compensated (sums.cl): a bias gradient is a sum of terms of both
 // signs that often nearly cancel, and it costs nothing next to the GEMMs.
 // Launch with global (roundup(cols, CS_COLS), CS_ROWS), local (CS_COLS, CS_ROWS).
 __kernel __attribute__((reqd_work_group_size(CS_COLS, CS_ROWS, 1)))
@@ -158,14 +147,14 @@ void col_sum(__global const float *restrict delta, const int rows, const int col
 	float s = 0.0f, e = 0.0f;
 	if (c < cols)
 		for (int r = y; r < rows; r += CS_ROWS)
-			twoSum(&s, &e, delta[(size_t)r * cols + c]);
+			twoSum_float(&s, &e, delta[(size_t)r * cols + c]);
 	part[y][x] = s;
 	comp[y][x] = e;
 	barrier(CLK_LOCAL_MEM_FENCE);
 	for (int h = CS_ROWS / 2; h > 0; h /= 2) {
 		if (y < h) {
 			float s = part[y][x], e = comp[y][x] + comp[y + h][x];
-			twoSum(&s, &e, part[y + h][x]);
+			twoSum_float(&s, &e, part[y + h][x]);
 			part[y][x] = s;
 			comp[y][x] = e;
 		}
