@@ -58,6 +58,16 @@ func FromFloat32(sizes []int, w, b [][]float32) (*Params, error) {
 	return p, nil
 }
 
+// Dense32 is the r x c matrix of row-major float32 data x, widened exactly:
+// the reference then sees the very inputs or outputs the device held.
+// It panics unless len(x) is r*c.
+func Dense32(r, c int, x []float32) *mat.Dense {
+	if len(x) != r*c {
+		panic(fmt.Sprintf("cpuref: Dense32: %d values for %d x %d", len(x), r, c))
+	}
+	return mat.NewDense(r, c, widen(x))
+}
+
 func widen(v []float32) []float64 {
 	d := make([]float64, len(v))
 	for i, x := range v {

@@ -83,7 +83,7 @@ func TestGemm(t *testing.T) {
 					if err := s.Gemm(f.ta, f.tb, m, n, k, a, b, c); err != nil {
 						t.Fatal(err)
 					}
-					want := cpuref.MatMul(cltest.Dense(ar, ac, a32), cltest.Dense(br, bc, b32), f.ta, f.tb)
+					want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(br, bc, b32), f.ta, f.tb)
 					check(t, fmt.Sprintf("gemm transA=%v transB=%v %dx%dx%d", f.ta, f.tb, m, n, k),
 						cltest.Read(t, q, c, m*n), want, tolForward)
 				}
@@ -129,8 +129,8 @@ func TestBiasAndActivation(t *testing.T) {
 		if err := s.BiasAdd(za, b, r, c); err != nil {
 			t.Fatal(err)
 		}
-		check(t, fmt.Sprintf("bias_relu %dx%d", r, c), cltest.Read(t, q, zr, r*c), cpuref.BiasReLU(cltest.Dense(r, c, z32), bias), tolForward)
-		check(t, fmt.Sprintf("bias_add %dx%d", r, c), cltest.Read(t, q, za, r*c), cpuref.AddBias(cltest.Dense(r, c, z32), bias), tolForward)
+		check(t, fmt.Sprintf("bias_relu %dx%d", r, c), cltest.Read(t, q, zr, r*c), cpuref.BiasReLU(cpuref.Dense32(r, c, z32), bias), tolForward)
+		check(t, fmt.Sprintf("bias_add %dx%d", r, c), cltest.Read(t, q, za, r*c), cpuref.AddBias(cpuref.Dense32(r, c, z32), bias), tolForward)
 	}
 }
 
@@ -151,7 +151,7 @@ func TestReLUMask(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, fmt.Sprintf("relu_mask %dx%d", r, c), cltest.Read(t, q, d, r*c),
-			cpuref.ReLUMask(cltest.Dense(r, c, d32), cltest.Dense(r, c, z32)), tolForward)
+			cpuref.ReLUMask(cpuref.Dense32(r, c, d32), cpuref.Dense32(r, c, z32)), tolForward)
 	}
 }
 
@@ -195,7 +195,7 @@ func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
 		if err := s.BatchStats(loss, corr, r, stats, 2); err != nil {
 			t.Fatal(err)
 		}
-		wyp, wdz, wloss, wcorr := cpuref.SoftmaxMinusLabels(cltest.Dense(r, c, l32), labels)
+		wyp, wdz, wloss, wcorr := cpuref.SoftmaxMinusLabels(cpuref.Dense32(r, c, l32), labels)
 		name := fmt.Sprintf("softmax %dx%d", r, c)
 		check(t, name+" Yp", cltest.Read(t, q, yp, r*c), wyp, tolForward)
 		check(t, name+" dZ", cltest.Read(t, q, dz, r*c), wdz, tolForward)
@@ -242,7 +242,7 @@ func testColSum(t *testing.T, edge int) {
 		if err := s.ColSum(d, r, c, db); err != nil {
 			t.Fatal(err)
 		}
-		want := cpuref.ColSum(cltest.Dense(r, c, d32))
+		want := cpuref.ColSum(cpuref.Dense32(r, c, d32))
 		check(t, fmt.Sprintf("col_sum %dx%d (edge %d)", r, c, edge), cltest.Read(t, q, db, c), mat.NewDense(1, c, want), tolGradient)
 	}
 }
@@ -259,15 +259,15 @@ func TestSGDAndTranspose(t *testing.T) {
 		if err := s.SGD(w, dw, 0.05, r*c); err != nil {
 			t.Fatal(err)
 		}
-		want := cltest.Dense(r, c, w32)
-		cpuref.SGD(want, cltest.Dense(r, c, dw32), float64(float32(0.05)))
+		want := cpuref.Dense32(r, c, w32)
+		cpuref.SGD(want, cpuref.Dense32(r, c, dw32), float64(float32(0.05)))
 		check(t, fmt.Sprintf("sgd %dx%d", r, c), cltest.Read(t, q, w, r*c), want, tolGradient)
 
 		out := cltest.Buffer(t, ctx, q, r*c, nil)
 		if err := s.Transpose(dw, r, c, out); err != nil {
 			t.Fatal(err)
 		}
-		tr := mat.DenseCopyOf(cltest.Dense(r, c, dw32).T())
+		tr := mat.DenseCopyOf(cpuref.Dense32(r, c, dw32).T())
 		check(t, fmt.Sprintf("transpose %dx%d", r, c), cltest.Read(t, q, out, r*c), tr, 0)
 	}
 }

@@ -116,7 +116,7 @@ func reviveDeadUnits(t *testing.T, net *nn.Network, rows int, x []float32) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		z := cpuref.Forward(ref, cltest.Dense(rows, sizes[0], x)).Z[l]
+		z := cpuref.Forward(ref, cpuref.Dense32(rows, sizes[0], x)).Z[l]
 		for j := 0; j < sizes[l]; j++ {
 			if mat.Max(z.ColView(j)) > 0 {
 				continue

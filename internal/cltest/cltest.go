@@ -69,16 +69,6 @@ func Float32(m *mat.Dense) []float32 {
 	return out
 }
 
-// Dense is the float64 matrix of rounded float32 data, so a reference sees
-// exactly the inputs the device saw.
-func Dense(r, c int, x []float32) *mat.Dense {
-	d := make([]float64, r*c)
-	for i := range d {
-		d[i] = float64(x[i])
-	}
-	return mat.NewDense(r, c, d)
-}
-
 // Buffer allocates a buffer of n floats holding x (or NaN everywhere when x is
 // nil) and releases it when the test ends.
 func Buffer(t testing.TB, ctx *cl.Context, q *cl.Queue, n int, x []float32) *cl.Buffer {

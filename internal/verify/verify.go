@@ -68,7 +68,7 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 		labels[i] = int(y)
 	}
 
-	act := cpuref.Forward(ref, dense(rows, sizes[0], x))
+	act := cpuref.Forward(ref, cpuref.Dense32(rows, sizes[0], x))
 	deviceAct := &cpuref.Activations{Z: make([]*mat.Dense, L+1)}
 	deviceAct.Z[0] = act.Z[0]
 
@@ -90,7 +90,7 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 			name += " (logits)"
 		}
 		add(name, got, act.Z[l], TolForward)
-		deviceAct.Z[l] = dense(rows, sizes[l], got)
+		deviceAct.Z[l] = cpuref.Dense32(rows, sizes[l], got)
 	}
 	got, err := net.Read(net.Yp, rows*sizes[L])
 	if err != nil {
@@ -138,7 +138,7 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 		if got, err = net.Read(net.DB[l], sizes[l]); err != nil {
 			return nil, err
 		}
-		add(fmt.Sprintf("db%d", l), got, row(grads.DB[l]), TolGradient)
+		add(fmt.Sprintf("db%d", l), got, mat.NewDense(1, sizes[l], grads.DB[l]), TolGradient)
 	}
 
 	if err := net.Step(lr); err != nil {
@@ -150,17 +150,7 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 	}
 	for l := L; l >= 1; l-- {
 		add(fmt.Sprintf("W%d updated", l), w[l], ref.W[l], TolGradient)
-		add(fmt.Sprintf("b%d updated", l), b[l], row(ref.B[l]), TolGradient)
+		add(fmt.Sprintf("b%d updated", l), b[l], mat.NewDense(1, sizes[l], ref.B[l]), TolGradient)
 	}
 	return checks, nil
 }
-
-func dense(r, c int, x []float32) *mat.Dense {
-	d := make([]float64, len(x))
-	for i, v := range x {
-		d[i] = float64(v)
-	}
-	return mat.NewDense(r, c, d)
-}
-
-func row(v []float64) *mat.Dense { return mat.NewDense(1, len(v), append([]float64(nil), v...)) }
