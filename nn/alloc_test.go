@@ -16,12 +16,25 @@ func TestStepAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Release()
-	x, labels := benchBatch(16)
-	if err := net.SetBatch(x, labels); err != nil {
+	d, err := rt.Upload(smallSplit(t).Train)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.Release()
+	stats, err := rt.Context.NewBuffer(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Release()
+	// The Trainer's step: gather, forward, statistics, backward, update.
 	allocs := testing.AllocsPerRun(20, func() {
+		if err := net.GatherBatch(d, d.Order(), 5, 16); err != nil {
+			t.Fatal(err)
+		}
 		if err := net.Forward(16); err != nil {
+			t.Fatal(err)
+		}
+		if err := net.Stats(16, stats, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := net.Backward(16); err != nil {
