@@ -99,7 +99,7 @@ type Set struct {
 	csRows   int
 	wg       int // work-group size of element-wise kernels
 
-	gather, biasReLU, biasAdd, softmax, stats, mask, colSum, sgd, transpose *cl.Kernel
+	gather, biasReLU, biasAdd, softmax, softmaxMSE, stats, mask, colSum, update, transpose *cl.Kernel
 
 	scratch *cl.Buffer // holds B^T for the register GEMM's A B^T form
 }
@@ -179,17 +179,17 @@ func (s *Set) build() error {
 	if err != nil {
 		return err
 	}
-	ks, err := kernelsOf(p, "gather", "bias_relu", "bias_add", "softmax_minus_labels",
-		"batch_stats", "relu_mask", "col_sum", "sgd", "transpose")
+	ks, err := kernelsOf(p, "gather", "bias_relu", "bias_add", "softmax_minus_labels", "softmax_mse",
+		"batch_stats", "relu_mask", "col_sum", "update", "transpose")
 	if err != nil {
 		return err
 	}
-	s.gather, s.biasReLU, s.biasAdd, s.softmax, s.stats, s.mask, s.colSum, s.sgd, s.transpose =
-		ks[0], ks[1], ks[2], ks[3], ks[4], ks[5], ks[6], ks[7], ks[8]
+	s.gather, s.biasReLU, s.biasAdd, s.softmax, s.softmaxMSE, s.stats, s.mask, s.colSum, s.update, s.transpose =
+		ks[0], ks[1], ks[2], ks[3], ks[4], ks[5], ks[6], ks[7], ks[8], ks[9]
 	// 64 work-items per group for the element-wise kernels, or what the
 	// least of them allows on this device.
 	s.wg = 64
-	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.mask, s.sgd} {
+	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.softmaxMSE, s.mask, s.update} {
 		wg, err := k.WorkGroupSize(s.dev)
 		if err != nil {
 			return err
@@ -285,7 +285,7 @@ func (s *Set) regKernels(c regConfig) ([2]*cl.Kernel, error) {
 // Release frees every kernel, program and scratch buffer of the Set. The
 // context and queue belong to the caller.
 func (s *Set) Release() {
-	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.stats, s.mask, s.colSum, s.sgd, s.transpose} {
+	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.softmaxMSE, s.stats, s.mask, s.colSum, s.update, s.transpose} {
 		k.Release()
 	}
 	for _, ks := range s.gemmTile {
@@ -468,10 +468,21 @@ func (s *Set) BiasAdd(z, b *cl.Buffer, rows, cols int) error {
 // SoftmaxMinusLabels writes Yp = softmax(logits) and dZ = (Yp - Y)/batch for
 // rows x cols logits, plus each row's loss and a 1/0 correct flag.
 func (s *Set) SoftmaxMinusLabels(logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
-	if err := need("softmax_minus_labels", operand{"logits", logits, rows * cols}, operand{"labels", labels, rows}, operand{"Yp", yp, rows * cols}, operand{"dZ", dz, rows * cols}, operand{"rowLoss", rowLoss, rows}, operand{"rowCorrect", rowCorrect, rows}); err != nil {
-		return err
+	return s.softmaxLoss(s.softmax, logits, labels, rows, cols, batch, yp, dz, rowLoss, rowCorrect)
+}
+
+// SoftmaxMSE is SoftmaxMinusLabels for the squared-error loss
+// 1/2 sum_j (Yp_j - Y_j)^2 per row: dZ is its gradient through the softmax,
+// Yp (Yp - Y - s)/batch with s = sum_j (Yp_j - Y_j) Yp_j per row.
+func (s *Set) SoftmaxMSE(logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
+	return s.softmaxLoss(s.softmaxMSE, logits, labels, rows, cols, batch, yp, dz, rowLoss, rowCorrect)
+}
+
+func (s *Set) softmaxLoss(k *cl.Kernel, logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
+	if err := fit(operand{"logits", logits, rows * cols}, operand{"labels", labels, rows}, operand{"Yp", yp, rows * cols}, operand{"dZ", dz, rows * cols}, operand{"rowLoss", rowLoss, rows}, operand{"rowCorrect", rowCorrect, rows}); err != nil {
+		return fmt.Errorf("%s: %w", k.Name(), err)
 	}
-	return s.launch1D(s.softmax, rows, logits, labels, rows, cols, float32(1/float64(batch)), yp, dz, rowLoss, rowCorrect)
+	return s.launch1D(k, rows, logits, labels, rows, cols, float32(1/float64(batch)), yp, dz, rowLoss, rowCorrect)
 }
 
 // BatchStats writes the sums of rowLoss and rowCorrect over rows into
@@ -505,12 +516,31 @@ func (s *Set) ColSum(delta *cl.Buffer, rows, cols int, db *cl.Buffer) error {
 	return s.q.Enqueue(s.colSum, []int{roundUp(cols, s.csCols), s.csRows}, []int{s.csCols, s.csRows})
 }
 
-// SGD computes W = W - lr dW over n elements.
-func (s *Set) SGD(w, dw *cl.Buffer, lr float32, n int) error {
-	if err := need("sgd", operand{"W", w, n}, operand{"dW", dw, n}); err != nil {
+// Hyper are an optimiser step's settings: PyTorch's SGD with dampening 0.
+// The zero value but LR is the lecture's plain SGD.
+type Hyper struct {
+	LR          float32
+	Momentum    float32 // mu; 0 is plain SGD and leaves the velocities alone
+	WeightDecay float32 // wd, applied to weights, not biases
+	Nesterov    bool
+}
+
+// Update applies one optimiser step to a layer in one launch (see update in
+// layers.cl): nW weights w with gradient dw and velocity vw, and nb biases b
+// with db and vb. vw and vb may be nil when h.Momentum is 0.
+func (s *Set) Update(w, dw, vw *cl.Buffer, nW int, b, db, vb *cl.Buffer, nb int, h Hyper) error {
+	if h.Momentum == 0 {
+		// Not touched by the kernel; any valid buffer fills the argument.
+		vw, vb = dw, db
+	}
+	if err := need("update", operand{"W", w, nW}, operand{"dW", dw, nW}, operand{"vW", vw, nW}, operand{"b", b, nb}, operand{"db", db, nb}, operand{"vb", vb, nb}); err != nil {
 		return err
 	}
-	return s.launch1D(s.sgd, n, w, dw, lr, n)
+	nesterov := int32(0)
+	if h.Nesterov {
+		nesterov = 1
+	}
+	return s.launch1D(s.update, nW+nb, w, dw, vw, nW, b, db, vb, nb, h.LR, h.Momentum, h.WeightDecay, nesterov)
 }
 
 // Transpose writes out[cols, rows] = in[rows, cols]^T.

@@ -155,7 +155,25 @@ func TestReLUMask(t *testing.T) {
 	}
 }
 
-func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
+// softmaxLosses pairs each loss kernel with its reference.
+var softmaxLosses = []struct {
+	name   string
+	device func(s *kernels.Set, logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error
+	ref    func(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool)
+}{
+	{"softmax_minus_labels", (*kernels.Set).SoftmaxMinusLabels, cpuref.SoftmaxMinusLabels},
+	{"softmax_mse", (*kernels.Set).SoftmaxMSE, cpuref.SoftmaxMSE},
+}
+
+func TestSoftmaxLossesAndStats(t *testing.T) {
+	for _, sl := range softmaxLosses {
+		t.Run(sl.name, func(t *testing.T) { testSoftmaxLoss(t, sl.device, sl.ref) })
+	}
+}
+
+func testSoftmaxLoss(t *testing.T,
+	device func(s *kernels.Set, logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error,
+	ref func(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool)) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 8))
 	for _, rc := range [][2]int{{1, 10}, {7, 10}, {129, 10}, {5, 1}, {3, 37}} {
@@ -189,13 +207,13 @@ func TestSoftmaxMinusLabelsAndStats(t *testing.T) {
 		yp, dz := cltest.Buffer(t, ctx, q, r*c, nil), cltest.Buffer(t, ctx, q, r*c, nil)
 		loss, corr := cltest.Buffer(t, ctx, q, r, nil), cltest.Buffer(t, ctx, q, r, nil)
 		stats := cltest.Buffer(t, ctx, q, 6, nil)
-		if err := s.SoftmaxMinusLabels(logits, lab, r, c, r, yp, dz, loss, corr); err != nil {
+		if err := device(s, logits, lab, r, c, r, yp, dz, loss, corr); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.BatchStats(loss, corr, r, stats, 2); err != nil {
 			t.Fatal(err)
 		}
-		wyp, wdz, wloss, wcorr := cpuref.SoftmaxMinusLabels(cpuref.Dense32(r, c, l32), labels)
+		wyp, wdz, wloss, wcorr := ref(cpuref.Dense32(r, c, l32), labels)
 		name := fmt.Sprintf("softmax %dx%d", r, c)
 		check(t, name+" Yp", cltest.Read(t, q, yp, r*c), wyp, tolForward)
 		check(t, name+" dZ", cltest.Read(t, q, dz, r*c), wdz, tolForward)
@@ -247,27 +265,61 @@ func testColSum(t *testing.T, edge int) {
 	}
 }
 
-func TestSGDAndTranspose(t *testing.T) {
+// TestUpdate runs three steps of each optimiser, so the velocity carried
+// from one step into the next is checked too, with W and b in one launch.
+func TestUpdate(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 12))
+	for _, h := range []kernels.Hyper{
+		{LR: 0.05},
+		{LR: 0.05, WeightDecay: 5e-4},
+		{LR: 0.05, Momentum: 0.9},
+		{LR: 0.05, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3},
+	} {
+		for _, rc := range rowsCols {
+			r, c := rc[0], rc[1]
+			name := fmt.Sprintf("update %+v %dx%d", h, r, c)
+			w32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+			b32 := cltest.Float32(cltest.Rand(rng, 1, c, -1, 1))
+			w, b := cltest.Buffer(t, ctx, q, r*c, w32), cltest.Buffer(t, ctx, q, c, b32)
+			var vw, vb *cl.Buffer
+			if h.Momentum != 0 {
+				vw, vb = cltest.Buffer(t, ctx, q, r*c, make([]float32, r*c)), cltest.Buffer(t, ctx, q, c, make([]float32, c))
+			}
+			want, wantB := cpuref.Dense32(r, c, w32), cpuref.Dense32(1, c, b32).RawRowView(0)
+			velW, velB := mat.NewDense(r, c, nil), make([]float64, c)
+			lr, mu, wd := float64(h.LR), float64(h.Momentum), float64(h.WeightDecay)
+			for step := range 3 {
+				dw32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+				db32 := cltest.Float32(cltest.Rand(rng, 1, c, -1, 1))
+				dw, db := cltest.Buffer(t, ctx, q, r*c, dw32), cltest.Buffer(t, ctx, q, c, db32)
+				if err := s.Update(w, dw, vw, r*c, b, db, vb, c, h); err != nil {
+					t.Fatal(err)
+				}
+				cpuref.Momentum(want, cpuref.Dense32(r, c, dw32), velW, lr, mu, wd, h.Nesterov)
+				cpuref.MomentumVec(wantB, cpuref.Dense32(1, c, db32).RawRowView(0), velB, lr, mu, 0, h.Nesterov)
+				check(t, fmt.Sprintf("%s step %d W", name, step), cltest.Read(t, q, w, r*c), want, tolForward)
+				check(t, fmt.Sprintf("%s step %d b", name, step), cltest.Read(t, q, b, c), mat.NewDense(1, c, wantB), tolForward)
+				if h.Momentum != 0 {
+					check(t, fmt.Sprintf("%s step %d vW", name, step), cltest.Read(t, q, vw, r*c), velW, tolForward)
+				}
+			}
+		}
+	}
+}
+
+func TestTranspose(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 15))
 	for _, rc := range rowsCols {
 		r, c := rc[0], rc[1]
-		w32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
-		dw32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
-		w := cltest.Buffer(t, ctx, q, r*c, w32)
-		dw := cltest.Buffer(t, ctx, q, r*c, dw32)
-		if err := s.SGD(w, dw, 0.05, r*c); err != nil {
-			t.Fatal(err)
-		}
-		want := cpuref.Dense32(r, c, w32)
-		cpuref.SGD(want, cpuref.Dense32(r, c, dw32), float64(float32(0.05)))
-		check(t, fmt.Sprintf("sgd %dx%d", r, c), cltest.Read(t, q, w, r*c), want, tolGradient)
-
+		in32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
+		in := cltest.Buffer(t, ctx, q, r*c, in32)
 		out := cltest.Buffer(t, ctx, q, r*c, nil)
-		if err := s.Transpose(dw, r, c, out); err != nil {
+		if err := s.Transpose(in, r, c, out); err != nil {
 			t.Fatal(err)
 		}
-		tr := mat.DenseCopyOf(cpuref.Dense32(r, c, dw32).T())
+		tr := mat.DenseCopyOf(cpuref.Dense32(r, c, in32).T())
 		check(t, fmt.Sprintf("transpose %dx%d", r, c), cltest.Read(t, q, out, r*c), tr, 0)
 	}
 }

@@ -44,6 +44,28 @@ __kernel void bias_add(__global float *restrict Z, __global const float *restric
 	Z[i] += b[i % cols];
 }
 
+// softmaxRow finds a row's arg-max (first on ties), its max and the sum of
+// exp(z - max) over the other columns. The max's own term is exp(0) = 1;
+// keeping the others apart lets the loss use log1p and Yp - 1 keep its digits
+// when a row is confidently right (see softmax_minus_labels).
+static inline void softmaxRow(__global const float *z, const int cols, int *arg, float *mx, float *others)
+{
+	int a = 0;
+	float m = z[0];
+	for (int c = 1; c < cols; c++)
+		if (z[c] > m) {
+			m = z[c];
+			a = c;
+		}
+	float o = 0.0f;
+	for (int c = 0; c < cols; c++)
+		if (c != a)
+			o += exp(z[c] - m);
+	*arg = a;
+	*mx = m;
+	*others = o;
+}
+
 // softmax_minus_labels: one work-item per row. dZ3 = Yp - Y, scaled by
 // 1/batch because the loss is the batch mean. The softmax subtracts the row's
 // max so exp never overflows. It also writes each row's loss
@@ -62,20 +84,9 @@ __kernel void softmax_minus_labels(__global const float *restrict logits,
 	if (r >= rows)
 		return;
 	__global const float *z = logits + (size_t)r * cols;
-	int arg = 0;
-	float mx = z[0];
-	for (int c = 1; c < cols; c++)
-		if (z[c] > mx) {
-			mx = z[c];
-			arg = c;
-		}
-	// The max's own term is exp(0) = 1; summing the others apart lets the loss
-	// use log1p, which keeps its digits when the row is confidently right and
-	// log(sum) is log of a number just above 1.
-	float others = 0.0f;
-	for (int c = 0; c < cols; c++)
-		if (c != arg)
-			others += exp(z[c] - mx);
+	int arg;
+	float mx, others;
+	softmaxRow(z, cols, &arg, &mx, &others);
 	const int label = labels[r];
 	const float inv = 1.0f / (1.0f + others);
 	for (int c = 0; c < cols; c++) {
@@ -89,6 +100,55 @@ __kernel void softmax_minus_labels(__global const float *restrict logits,
 		dZ[(size_t)r * cols + c] = d * invBatch;
 	}
 	rowLoss[r] = log1p(others) + (mx - z[label]);
+	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
+}
+
+// softmax_mse: the lecture's open question, an L2 loss on the softmax
+// instead of cross-entropy. Per row, L = 1/2 sum_j (p_j - y_j)^2 with
+// p = softmax(z); through the softmax Jacobian dp_j/dz_i = p_j (d_ij - p_i),
+//
+//	dL/dz_i = p_i [(p_i - y_i) - s],   s = sum_j (p_j - y_j) p_j,
+//
+// scaled by 1/batch like dZ3 above. p_y - 1 would cancel on a confidently
+// right row, so everything is written with rest = sum_{j != y} p_j (= 1 - p_y)
+// and q2 = sum_{j != y} p_j^2, sums of small terms:
+//
+//	L = (rest^2 + q2) / 2,   s = q2 - p_y rest,
+//	dL/dz_i = p_i (p_i - s) for i != y,   dL/dz_y = -p_y (rest^2 + q2).
+//
+// Yp, the row loss and the correct flag are as softmax_minus_labels writes them.
+__kernel void softmax_mse(__global const float *restrict logits,
+			  __global const int *restrict labels,
+			  const int rows, const int cols,
+			  const float invBatch,
+			  __global float *restrict Yp,
+			  __global float *restrict dZ,
+			  __global float *restrict rowLoss,
+			  __global float *restrict rowCorrect)
+{
+	const int r = get_global_id(0);
+	if (r >= rows)
+		return;
+	__global const float *z = logits + (size_t)r * cols;
+	int arg;
+	float mx, others;
+	softmaxRow(z, cols, &arg, &mx, &others);
+	const int label = labels[r];
+	const float inv = 1.0f / (1.0f + others);
+	__global float *p = Yp + (size_t)r * cols;
+	float rest = 0.0f, q2 = 0.0f;
+	for (int c = 0; c < cols; c++) {
+		p[c] = (c == arg) ? inv : exp(z[c] - mx) * inv;
+		if (c != label) {
+			rest += p[c];
+			q2 = fma(p[c], p[c], q2);
+		}
+	}
+	const float py = p[label], sq = fma(rest, rest, q2);
+	const float s = q2 - py * rest;
+	for (int c = 0; c < cols; c++)
+		dZ[(size_t)r * cols + c] = (c == label ? -py * sq : p[c] * (p[c] - s)) * invBatch;
+	rowLoss[r] = 0.5f * sq;
 	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
 }
 
@@ -164,14 +224,44 @@ void col_sum(__global const float *restrict delta, const int rows, const int col
 		db[c] = part[0][x] + comp[0][x];
 }
 
-// sgd: W <- W - lr dW, for weights and biases alike.
-__kernel void sgd(__global float *restrict W, __global const float *restrict dW,
-		  const float lr, const int n)
+// update: one optimiser step for a layer's W and b in a single launch,
+// work-items 0..nW-1 on W and the next nb on b. It is PyTorch's SGD with
+// dampening 0; with mu = wd = 0 it is the lecture's W <- W - lr dW:
+//
+//	g = dW + wd W                       (weight decay, weights only)
+//	v = mu v + g                        (momentum, when mu != 0)
+//	W <- W - lr (nesterov ? g + mu v : v)
+//
+// V and Vb are only touched when mu != 0; without momentum the caller may
+// pass any buffer for them.
+__kernel void update(__global float *restrict W, __global const float *restrict dW,
+		     __global float *restrict V, const int nW,
+		     __global float *restrict b, __global const float *restrict db,
+		     __global float *restrict Vb, const int nb,
+		     const float lr, const float mu, const float wd, const int nesterov)
 {
-	const int i = get_global_id(0);
-	if (i >= n)
+	int i = get_global_id(0);
+	if (i >= nW + nb)
 		return;
-	W[i] -= lr * dW[i];
+	__global float *p = W, *v = V;
+	__global const float *g = dW;
+	float decay = wd;
+	if (i >= nW) {
+		i -= nW;
+		p = b;
+		v = Vb;
+		g = db;
+		decay = 0.0f;
+	}
+	float step = g[i];
+	if (decay != 0.0f)
+		step += decay * p[i];
+	if (mu != 0.0f) {
+		const float vel = mu * v[i] + step;
+		v[i] = vel;
+		step = nesterov ? step + mu * vel : vel;
+	}
+	p[i] -= lr * step;
 }
 
 // transpose: out[cols, rows] = in[rows, cols]^T. The CPU GEMM has no A B^T

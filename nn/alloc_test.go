@@ -26,6 +26,10 @@ func TestStepAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stats.Release()
+	if err := net.AllocVelocity(); err != nil {
+		t.Fatal(err)
+	}
+	h := kernels.Hyper{LR: 0.01, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4}
 	// The Trainer's step: gather, forward, statistics, backward, update.
 	allocs := testing.AllocsPerRun(20, func() {
 		if err := net.GatherBatch(d, d.Order(), 5, 16); err != nil {
@@ -40,7 +44,7 @@ func TestStepAllocations(t *testing.T) {
 		if err := net.Backward(16); err != nil {
 			t.Fatal(err)
 		}
-		if err := net.Step(0.01); err != nil {
+		if err := net.Step(h); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -45,7 +45,7 @@ func BenchmarkStep784x512x256x10Batch128(b *testing.B) {
 		if err := net.Backward(128); err != nil {
 			b.Fatal(err)
 		}
-		if err := net.Step(0.01); err != nil {
+		if err := net.Step(kernels.Hyper{LR: 0.01}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/kernels"
 )
 
 // Network is the lecture's MLP with its parameters, activations and gradients
@@ -26,6 +27,12 @@ type Network struct {
 	// DZ[l] is dLoss/dZ[l]; for hidden layers Backward masks it in place into
 	// f'(Z[l]) . dZ[l], the delta that dW[l] and db[l] are made from.
 	DZ []*cl.Buffer
+
+	// VW and VB are the optimiser's velocities, nil until AllocVelocity.
+	VW, VB []*cl.Buffer
+
+	// Loss is what Forward differentiates; the zero value is CrossEntropy.
+	Loss Loss
 
 	Yp, labels, rowLoss, rowCorrect *cl.Buffer
 	sums                            *cl.Buffer // one slot of batch_stats, for BatchLoss
@@ -147,32 +154,43 @@ func (n *Network) Release() {
 // SetParams uploads weights and biases (index 0 unused, W[l] row-major
 // sizes[l-1] x sizes[l]).
 func (n *Network) SetParams(w, b [][]float32) error {
+	return n.writeLayers(n.W, n.B, w, b, "")
+}
+
+// Params reads the weights and biases back (index 0 unused).
+func (n *Network) Params() (w, b [][]float32, err error) {
+	return n.readLayers(n.W, n.B, "")
+}
+
+func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string) error {
 	q := n.rt.Queue
+	if len(w) != n.Layers()+1 || len(b) != n.Layers()+1 {
+		return fmt.Errorf("set %sparams: %d and %d layers for a network of %d", what, len(w)-1, len(b)-1, n.Layers())
+	}
 	for l := 1; l <= n.Layers(); l++ {
 		if len(w[l]) != n.sizes[l-1]*n.sizes[l] || len(b[l]) != n.sizes[l] {
-			return fmt.Errorf("set params: layer %d has %d weights and %d biases, want %d and %d",
-				l, len(w[l]), len(b[l]), n.sizes[l-1]*n.sizes[l], n.sizes[l])
+			return fmt.Errorf("set %sparams: layer %d has %d weights and %d biases, want %d and %d",
+				what, l, len(w[l]), len(b[l]), n.sizes[l-1]*n.sizes[l], n.sizes[l])
 		}
-		if err := q.WriteFloat32(n.W[l], 0, w[l]); err != nil {
-			return fmt.Errorf("upload W%d: %w", l, err)
+		if err := q.WriteFloat32(dw[l], 0, w[l]); err != nil {
+			return fmt.Errorf("upload %sW%d: %w", what, l, err)
 		}
-		if err := q.WriteFloat32(n.B[l], 0, b[l]); err != nil {
-			return fmt.Errorf("upload b%d: %w", l, err)
+		if err := q.WriteFloat32(db[l], 0, b[l]); err != nil {
+			return fmt.Errorf("upload %sb%d: %w", what, l, err)
 		}
 	}
 	return nil
 }
 
-// Params reads the weights and biases back (index 0 unused).
-func (n *Network) Params() (w, b [][]float32, err error) {
+func (n *Network) readLayers(dw, db []*cl.Buffer, what string) (w, b [][]float32, err error) {
 	L := n.Layers()
 	w, b = make([][]float32, L+1), make([][]float32, L+1)
 	for l := 1; l <= L; l++ {
-		if w[l], err = n.read(n.W[l], n.sizes[l-1]*n.sizes[l]); err != nil {
-			return nil, nil, fmt.Errorf("read W%d: %w", l, err)
+		if w[l], err = n.read(dw[l], n.sizes[l-1]*n.sizes[l]); err != nil {
+			return nil, nil, fmt.Errorf("read %sW%d: %w", what, l, err)
 		}
-		if b[l], err = n.read(n.B[l], n.sizes[l]); err != nil {
-			return nil, nil, fmt.Errorf("read b%d: %w", l, err)
+		if b[l], err = n.read(db[l], n.sizes[l]); err != nil {
+			return nil, nil, fmt.Errorf("read %sb%d: %w", what, l, err)
 		}
 	}
 	return w, b, nil
@@ -227,7 +245,8 @@ func (n *Network) GatherBatch(d *DeviceSet, order *cl.Buffer, first, rows int) e
 //	Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3, Yp = softmax(Z3)
 //
 // and, since the labels are on the device already, dZ3 = (Yp - Y)/batch with
-// each row's loss and correct flag. Nothing is waited for.
+// each row's loss and correct flag (with Loss MSE, dZ3 is the squared error's
+// gradient instead). Nothing is waited for.
 func (n *Network) Forward(rows int) error {
 	k, L := n.rt.Kernels, n.Layers()
 	for l := 1; l <= L; l++ {
@@ -244,7 +263,11 @@ func (n *Network) Forward(rows int) error {
 			return fmt.Errorf("forward layer %d: %w", l, err)
 		}
 	}
-	if err := k.SoftmaxMinusLabels(n.Z[L], n.labels, rows, n.sizes[L], rows, n.Yp, n.DZ[L], n.rowLoss, n.rowCorrect); err != nil {
+	loss := k.SoftmaxMinusLabels
+	if n.Loss == MSE {
+		loss = k.SoftmaxMSE
+	}
+	if err := loss(n.Z[L], n.labels, rows, n.sizes[L], rows, n.Yp, n.DZ[L], n.rowLoss, n.rowCorrect); err != nil {
 		return fmt.Errorf("forward: %w", err)
 	}
 	return nil
@@ -303,18 +326,77 @@ func (n *Network) Backward(rows int) error {
 	return nil
 }
 
-// Step applies W <- W - lr dW and b <- b - lr db to every layer.
-func (n *Network) Step(lr float32) error {
+// Step applies one optimiser step to every layer, W and b in one launch
+// each: W <- W - lr dW for the lecture's SGD (h.Momentum 0), PyTorch's SGD
+// with momentum, Nesterov and weight decay otherwise (kernels.Hyper).
+// Momentum needs AllocVelocity first.
+func (n *Network) Step(h kernels.Hyper) error {
 	k := n.rt.Kernels
+	if h.Momentum != 0 && n.VW == nil {
+		return fmt.Errorf("step: momentum %v needs velocities (AllocVelocity)", h.Momentum)
+	}
 	for l := 1; l <= n.Layers(); l++ {
-		if err := k.SGD(n.W[l], n.DW[l], lr, n.sizes[l-1]*n.sizes[l]); err != nil {
-			return fmt.Errorf("step W%d: %w", l, err)
+		var vw, vb *cl.Buffer
+		if n.VW != nil {
+			vw, vb = n.VW[l], n.VB[l]
 		}
-		if err := k.SGD(n.B[l], n.DB[l], lr, n.sizes[l]); err != nil {
-			return fmt.Errorf("step b%d: %w", l, err)
+		if err := k.Update(n.W[l], n.DW[l], vw, n.sizes[l-1]*n.sizes[l], n.B[l], n.DB[l], vb, n.sizes[l], h); err != nil {
+			return fmt.Errorf("step layer %d: %w", l, err)
 		}
 	}
 	return nil
+}
+
+// AllocVelocity allocates the momentum velocities, zeroed, once.
+func (n *Network) AllocVelocity() error {
+	if n.VW != nil {
+		return nil
+	}
+	L := n.Layers()
+	vw, vb := make([]*cl.Buffer, L+1), make([]*cl.Buffer, L+1)
+	release := func() {
+		for l := 1; l <= L; l++ {
+			vw[l].Release()
+			vb[l].Release()
+		}
+	}
+	for l := 1; l <= L; l++ {
+		var err error
+		if vw[l], err = n.rt.floats(fmt.Sprintf("velocity of W%d", l), n.sizes[l-1]*n.sizes[l]); err == nil {
+			vb[l], err = n.rt.floats(fmt.Sprintf("velocity of b%d", l), n.sizes[l])
+		}
+		if err == nil {
+			err = n.rt.Queue.FillFloat32(vw[l], 0, 0, n.sizes[l-1]*n.sizes[l])
+		}
+		if err == nil {
+			err = n.rt.Queue.FillFloat32(vb[l], 0, 0, n.sizes[l])
+		}
+		if err != nil {
+			release()
+			return err
+		}
+	}
+	n.VW, n.VB = vw, vb
+	n.all = append(n.all, vw[1:]...)
+	n.all = append(n.all, vb[1:]...)
+	return nil
+}
+
+// Velocity reads the momentum velocities back (index 0 unused), laid out as
+// Params; it returns nil slices when there are none.
+func (n *Network) Velocity() (w, b [][]float32, err error) {
+	if n.VW == nil {
+		return nil, nil, nil
+	}
+	return n.readLayers(n.VW, n.VB, "velocity of ")
+}
+
+// SetVelocity uploads velocities, allocating them if needed.
+func (n *Network) SetVelocity(w, b [][]float32) error {
+	if err := n.AllocVelocity(); err != nil {
+		return err
+	}
+	return n.writeLayers(n.VW, n.VB, w, b, "velocity of ")
 }
 
 // Labels reads back the labels of the batch's first rows rows.

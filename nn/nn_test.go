@@ -41,11 +41,24 @@ func smallSplit(t testing.TB) *mnist.Split {
 	return s
 }
 
+// trainings are the losses and optimisers a step is checked with: the
+// lecture's, and the other loss with every optimiser feature at once, from
+// random velocities so that the momentum term is not zero.
+var trainings = []struct {
+	name string
+	loss nn.Loss
+	h    kernels.Hyper
+}{
+	{"xent-sgd", nn.CrossEntropy, kernels.Hyper{LR: 0.1}},
+	{"mse-nesterov-wd", nn.MSE, kernels.Hyper{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3}},
+	{"xent-momentum", nn.CrossEntropy, kernels.Hyper{LR: 0.05, Momentum: 0.5}},
+}
+
 // TestStepMatchesReference runs one forward, backward and update per shape on
-// random data and compares every tensor with cpuref, for both GEMM kernels.
-// Some batches are shorter than the network's (an epoch's last step); every
-// output buffer starts as NaN; and no hidden unit is left dead, so no
-// comparison is of two zeros.
+// random data and compares every tensor with cpuref, for both GEMM kernels,
+// both losses and each optimiser. Some batches are shorter than the
+// network's (an epoch's last step); every output buffer starts as NaN; and no
+// hidden unit is left dead, so no comparison is of two zeros.
 func TestStepMatchesReference(t *testing.T) {
 	shapes := []struct {
 		hidden         []int
@@ -57,8 +70,9 @@ func TestStepMatchesReference(t *testing.T) {
 	}
 	for _, kind := range []kernels.GemmKind{kernels.GemmRegister, kernels.GemmTiled} {
 		rt := open(t, kind)
-		for _, sh := range shapes {
-			name := fmt.Sprintf("%s/hidden%v/batch%d/rows%d", kind, sh.hidden, sh.maxBatch, sh.rows)
+		for i, sh := range shapes {
+			tr := trainings[i%len(trainings)]
+			name := fmt.Sprintf("%s/%s/hidden%v/batch%d/rows%d", kind, tr.name, sh.hidden, sh.maxBatch, sh.rows)
 			t.Run(name, func(t *testing.T) {
 				sizes := nn.Sizes(784, sh.hidden, 10)
 				net, err := nn.NewNetwork(rt, sizes, sh.maxBatch, 7)
@@ -79,13 +93,19 @@ func TestStepMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				reviveDeadUnits(t, net, sh.rows, x)
+				net.Loss = tr.loss
+				want := 6*(len(sh.hidden)+1) + 3 // Z, Yp, loss, hits; delta, dW, db; W and b updated
+				if tr.h.Momentum != 0 {
+					randomVelocity(t, net, rng)
+					want += 2 * (len(sh.hidden) + 1)
+				}
 				poisonOutputs(t, rt, net)
-				checks, err := verify.Step(net, sh.rows, 0.1)
+				checks, err := verify.Step(net, sh.rows, tr.h)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if L := len(sh.hidden) + 1; len(checks) != 6*L+3 { // Z, Yp, loss, hits; delta, dW, db; W and b updated
-					t.Fatalf("%d checks, some tensor is not compared", len(checks))
+				if len(checks) != want {
+					t.Fatalf("%d checks, want %d: some tensor is not compared", len(checks), want)
 				}
 				for _, c := range checks {
 					if !c.Pass() {
@@ -127,6 +147,21 @@ func reviveDeadUnits(t *testing.T, net *nn.Network, rows int, x []float32) {
 		}
 	}
 	if err := net.SetParams(w, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// randomVelocity gives the network velocities of the size of a typical step.
+func randomVelocity(t *testing.T, net *nn.Network, rng *rand.Rand) {
+	t.Helper()
+	sizes := net.Sizes()
+	L := net.Layers()
+	vw, vb := make([][]float32, L+1), make([][]float32, L+1)
+	for l := 1; l <= L; l++ {
+		vw[l] = cltest.Float32(cltest.Rand(rng, sizes[l-1], sizes[l], -0.01, 0.01))
+		vb[l] = cltest.Float32(cltest.Rand(rng, 1, sizes[l], -0.01, 0.01))
+	}
+	if err := net.SetVelocity(vw, vb); err != nil {
 		t.Fatal(err)
 	}
 }

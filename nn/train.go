@@ -8,81 +8,56 @@ import (
 	"time"
 
 	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/kernels"
 	"github.com/mnist-cl/mnist-cl/mnist"
 )
-
-// Config is what a training run is made of. The zero value is not useful;
-// start from DefaultConfig.
-type Config struct {
-	Hidden []int   // widths of the ReLU layers
-	Batch  int     // rows per SGD step; the last step of an epoch may be short
-	LR     float32 // SGD learning rate
-	Epochs int
-	Seed   uint64 // weights and every epoch's shuffle derive from it
-}
-
-// DefaultConfig is the lecture's 784-512-256-10 network with settings that
-// reach above 97.5% test accuracy on MNIST: 98.05-98.15% over seeds 1 to 6,
-// where a learning rate of 0.1 gave 97.67-97.84%.
-func DefaultConfig() Config {
-	return Config{Hidden: []int{512, 256}, Batch: 128, LR: 0.2, Epochs: 10, Seed: 1}
-}
-
-// MaxSize bounds a layer width and a batch: kernels index with 32-bit ints,
-// and a product of two sizes must stay below 2^31 (NewNetwork checks those).
-const MaxSize = 1 << 24
-
-// Validate reports the first setting that cannot train.
-func (c Config) Validate() error {
-	if len(c.Hidden) == 0 {
-		return fmt.Errorf("hidden: need at least one layer")
-	}
-	for _, h := range c.Hidden {
-		if h <= 0 || h > MaxSize {
-			return fmt.Errorf("hidden: layer widths must be between 1 and %d, got %v", MaxSize, c.Hidden)
-		}
-	}
-	if c.Batch <= 0 || c.Batch > MaxSize {
-		return fmt.Errorf("batch: must be between 1 and %d, got %d", MaxSize, c.Batch)
-	}
-	if !(c.LR > 0) || math.IsInf(float64(c.LR), 0) {
-		return fmt.Errorf("lr: must be a positive finite number, got %v", c.LR)
-	}
-	if c.Epochs <= 0 {
-		return fmt.Errorf("epochs: must be positive, got %d", c.Epochs)
-	}
-	return nil
-}
 
 // syncEvery is how many steps the host may queue before it waits for the
 // device.
 const syncEvery = 64
 
-// Epoch is what one epoch of training measured.
+// Epoch is what one epoch of training measured. An epoch resumed from a
+// checkpoint taken inside it reports on the steps run since.
 type Epoch struct {
 	Epoch         int     `json:"epoch"`
 	TrainLoss     float64 `json:"train_loss"`
 	TrainAccuracy float64 `json:"train_accuracy"`
 	ValLoss       float64 `json:"val_loss"`
 	ValAccuracy   float64 `json:"val_accuracy"`
+	LR            float64 `json:"lr"` // at the epoch's last step
 	Seconds       float64 `json:"seconds"`
 	ImagesPerSec  float64 `json:"images_per_sec"`
 }
 
+// Progress is what the Trainer reports while an epoch runs, every syncEvery
+// steps and at the epoch's end.
+type Progress struct {
+	Epoch, Step, Steps int     // steps done of this epoch's Steps
+	Images             int     // images trained on in this epoch so far
+	Loss               float64 // mean loss over this epoch's steps so far
+	ImagesPerSec       float64
+	Elapsed            time.Duration
+}
+
 // Trainer runs SGD epochs on a Network over data kept on the device.
 type Trainer struct {
-	cfg    Config
-	batch  int // cfg.Batch, or the largest set's size when that is smaller
-	rt     *Runtime
-	Net    *Network
-	train  *DeviceSet
-	val    *DeviceSet
-	test   *DeviceSet
-	perm   *cl.Buffer // this epoch's shuffle of the training set
-	stats  *cl.Buffer // per-batch loss and correct sums, read once per pass
-	shuf   *rand.Rand
-	epochs int
+	cfg   Config
+	batch int // cfg.Batch, or the largest set's size when that is smaller
+	rt    *Runtime
+	Net   *Network
+	train *DeviceSet
+	val   *DeviceSet
+	test  *DeviceSet
+	perm  *cl.Buffer // this epoch's shuffle of the training set
+	stats *cl.Buffer // per-batch loss and correct sums, read once per pass
 
+	// done is the number of finished epochs and step the number of steps
+	// run of the next one: a checkpoint taken inside an epoch resumes there.
+	done, step int
+	permFor    int // the epoch (from 1) whose shuffle t.perm holds, or 0
+
+	// Progress, when set, is called from Epoch every syncEvery steps.
+	Progress func(Progress)
 	// WarmUp is how long the first launch of every kernel took (see warmUp).
 	WarmUp time.Duration
 }
@@ -92,7 +67,7 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, rt: rt, shuf: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
+	t := &Trainer{cfg: cfg, rt: rt}
 	var err error
 	if t.train, err = rt.Upload(split.Train); err != nil {
 		return nil, fmt.Errorf("training set: %w", err)
@@ -125,6 +100,13 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 		t.Release()
 		return nil, err
 	}
+	t.Net.Loss = cfg.Loss
+	if cfg.Momentum != 0 {
+		if err := t.Net.AllocVelocity(); err != nil {
+			t.Release()
+			return nil, err
+		}
+	}
 	if err := t.warmUp(); err != nil {
 		t.Release()
 		return nil, fmt.Errorf("first step: %w", err)
@@ -132,10 +114,20 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	return t, nil
 }
 
-// warmUp runs every kernel of a step once, with a learning rate of 0 so the
-// weights stay bit for bit what the seed made them (W - 0*dW = W for finite
-// dW). PoCL compiles a kernel at its first launch, which would otherwise land
-// in the first epoch's time; WarmUp reports how long it took.
+// Config is the configuration the Trainer runs.
+func (t *Trainer) Config() Config { return t.cfg }
+
+// Position is the number of finished epochs and of steps run of the next.
+func (t *Trainer) Position() (epochs, steps int) { return t.done, t.step }
+
+// StepsPerEpoch is the number of steps of one pass over the training set.
+func (t *Trainer) StepsPerEpoch() int { return (t.train.n + t.batch - 1) / t.batch }
+
+// warmUp runs every kernel of a step once with a learning rate of 0 and no
+// momentum, so the weights stay bit for bit what the seed made them
+// (W - 0*dW = W for finite dW) and the velocities stay zero. PoCL compiles a
+// kernel at its first launch, which would otherwise land in the first
+// epoch's time; WarmUp reports how long it took.
 func (t *Trainer) warmUp() error {
 	start := time.Now()
 	rows := min(t.batch, t.train.n)
@@ -151,7 +143,7 @@ func (t *Trainer) warmUp() error {
 	if err := t.Net.Backward(rows); err != nil {
 		return err
 	}
-	if err := t.Net.Step(0); err != nil {
+	if err := t.Net.Step(kernels.Hyper{}); err != nil {
 		return err
 	}
 	err := t.rt.Queue.Finish()
@@ -173,61 +165,112 @@ func (t *Trainer) Release() {
 	t.stats.Release()
 }
 
-// Epoch trains one pass over the shuffled training set, then measures the
-// validation set. Per step it queues the gather, forward, backward and update
-// kernels without waiting (the host waits every syncEvery steps); the loss
-// sums come back once, at the end.
-func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
-	t.epochs++
-	e := Epoch{Epoch: t.epochs}
-	start := time.Now()
+// shuffle uploads the permutation of epoch (from 1). It is drawn from the
+// seed and the epoch number alone, so an epoch resumed in another process
+// walks the same batches.
+func (t *Trainer) shuffle(epoch int) error {
+	if t.permFor == epoch {
+		return nil
+	}
 	n := t.train.n
+	rng := rand.New(rand.NewPCG(t.cfg.Seed, 0x5eed<<32|uint64(epoch)))
 	perm := make([]int32, n)
-	for i, p := range t.shuf.Perm(n) {
+	for i, p := range rng.Perm(n) {
 		perm[i] = int32(p)
 	}
 	if err := t.rt.Queue.WriteInt32(t.perm, 0, perm); err != nil {
-		return e, fmt.Errorf("epoch %d: upload shuffle: %w", e.Epoch, err)
+		return fmt.Errorf("upload shuffle: %w", err)
 	}
-	steps := 0
-	for first := 0; first < n; first += t.batch {
+	t.permFor = epoch
+	return nil
+}
+
+// Epoch trains the rest of the current pass over the shuffled training set
+// (all of it, unless a checkpoint stopped inside it), then measures the
+// validation set. Per step it queues the gather, forward, backward and update
+// kernels without waiting (the host waits every syncEvery steps); the loss
+// sums come back at those waits.
+//
+// When ctx is cancelled, Epoch returns after the step in flight with an error
+// wrapping ctx.Err(); Position then says where to resume, and the network
+// holds the weights after that step.
+func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
+	e := Epoch{Epoch: t.done + 1}
+	start := time.Now()
+	n, steps := t.train.n, t.StepsPerEpoch()
+	total := steps * t.cfg.Epochs
+	if err := t.shuffle(e.Epoch); err != nil {
+		return e, fmt.Errorf("epoch %d: %w", e.Epoch, err)
+	}
+	from := t.step
+	images := 0
+	var lr float32
+	report := func() error {
+		if t.Progress == nil {
+			return nil
+		}
+		loss, _, _, err := t.sums(from, t.step)
+		if err != nil {
+			return err
+		}
+		el := time.Since(start)
+		t.Progress(Progress{Epoch: e.Epoch, Step: t.step, Steps: steps, Images: images,
+			Loss: loss / float64(max(images, 1)), ImagesPerSec: float64(images) / el.Seconds(), Elapsed: el})
+		return nil
+	}
+	for t.step < steps {
 		if err := ctx.Err(); err != nil {
-			return e, fmt.Errorf("interrupted during epoch %d at step %d: %w", e.Epoch, steps+1, err)
+			// The queued steps finish before anything is read back.
+			if ferr := t.rt.Queue.Finish(); ferr != nil {
+				return e, ferr
+			}
+			return e, fmt.Errorf("interrupted during epoch %d after step %d: %w", e.Epoch, t.step, err)
 		}
+		first := t.step * t.batch
 		rows := min(t.batch, n-first)
-		if err := t.step(first, rows, steps); err != nil {
-			return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, steps+1, err)
+		lr = t.cfg.LRAt(t.done*steps+t.step, steps, total)
+		if err := t.runStep(first, rows, t.step, lr); err != nil {
+			return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, t.step+1, err)
 		}
-		steps++
+		t.step++
+		images += rows
 		// Let the host run at most syncEvery steps ahead of the device, so an
 		// interrupt takes effect within a fraction of a second and the queue
 		// holds a bounded number of commands. One finish per 64 steps costs
 		// about 0.1% of an epoch.
-		if steps%syncEvery == 0 {
+		if t.step%syncEvery == 0 {
 			if err := t.rt.Queue.Finish(); err != nil {
-				return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, steps, err)
+				return e, fmt.Errorf("epoch %d step %d: %w", e.Epoch, t.step, err)
+			}
+			if err := report(); err != nil {
+				return e, fmt.Errorf("epoch %d: %w", e.Epoch, err)
 			}
 		}
 	}
-	loss, correct, bad, err := t.sums(steps)
+	loss, correct, bad, err := t.sums(from, steps)
 	if err != nil {
 		return e, fmt.Errorf("epoch %d: %w", e.Epoch, err)
 	}
-	e.TrainLoss, e.TrainAccuracy = loss/float64(n), correct/float64(n)
+	e.TrainLoss, e.TrainAccuracy, e.LR = loss/float64(images), correct/float64(images), float64(lr)
 	if bad >= 0 {
+		// Stay at this position: the network is not worth a checkpoint.
 		return e, fmt.Errorf("training diverged at epoch %d step %d (the loss is not finite); try a smaller --lr than %v",
 			e.Epoch, bad+1, t.cfg.LR)
 	}
+	if err := report(); err != nil {
+		return e, fmt.Errorf("epoch %d: %w", e.Epoch, err)
+	}
 	train := time.Since(start)
+	t.done, t.step = t.done+1, 0
 	if e.ValLoss, e.ValAccuracy, err = t.Evaluate(t.val); err != nil {
 		return e, fmt.Errorf("epoch %d: validation: %w", e.Epoch, err)
 	}
 	e.Seconds = time.Since(start).Seconds()
-	e.ImagesPerSec = float64(n) / train.Seconds()
+	e.ImagesPerSec = float64(images) / train.Seconds()
 	return e, nil
 }
 
-func (t *Trainer) step(first, rows, slot int) error {
+func (t *Trainer) runStep(first, rows, slot int, lr float32) error {
 	net := t.Net
 	if err := net.GatherBatch(t.train, t.perm, first, rows); err != nil {
 		return err
@@ -241,25 +284,28 @@ func (t *Trainer) step(first, rows, slot int) error {
 	if err := net.Backward(rows); err != nil {
 		return err
 	}
-	if err := net.Step(t.cfg.LR); err != nil {
+	if err := net.Step(t.cfg.Hyper(lr)); err != nil {
 		return err
 	}
 	// Hand the step to the device now rather than when the epoch ends.
 	return t.rt.Queue.Flush()
 }
 
-// sums reads the first batches slots of the statistics buffer and adds them.
-// bad is the first slot whose loss is NaN or infinite, or -1.
-func (t *Trainer) sums(batches int) (loss, correct float64, bad int, err error) {
-	s := make([]float32, 2*batches)
-	if err := t.rt.Queue.ReadFloat32(t.stats, 0, s); err != nil {
+// sums reads slots [from, to) of the statistics buffer and adds them. bad is
+// the first slot whose loss is NaN or infinite, or -1.
+func (t *Trainer) sums(from, to int) (loss, correct float64, bad int, err error) {
+	bad = -1
+	if to <= from {
+		return 0, 0, bad, nil
+	}
+	s := make([]float32, 2*(to-from))
+	if err := t.rt.Queue.ReadFloat32(t.stats, 2*from, s); err != nil {
 		return 0, 0, -1, fmt.Errorf("read batch statistics: %w", err)
 	}
-	bad = -1
-	for i := 0; i < batches; i++ {
+	for i := 0; i < to-from; i++ {
 		l := float64(s[2*i])
 		if bad < 0 && (math.IsNaN(l) || math.IsInf(l, 0)) {
-			bad = i
+			bad = from + i
 		}
 		loss += l
 		correct += float64(s[2*i+1])
@@ -267,8 +313,8 @@ func (t *Trainer) sums(batches int) (loss, correct float64, bad int, err error) 
 	return loss, correct, bad, nil
 }
 
-// Evaluate returns the mean cross-entropy loss and the accuracy of the
-// network on d, in file order.
+// Evaluate returns the mean loss and the accuracy of the network on d, in
+// file order.
 func (t *Trainer) Evaluate(d *DeviceSet) (loss, accuracy float64, err error) {
 	batches := 0
 	for first := 0; first < d.n; first += t.batch {
@@ -284,7 +330,7 @@ func (t *Trainer) Evaluate(d *DeviceSet) (loss, accuracy float64, err error) {
 		}
 		batches++
 	}
-	sum, correct, _, err := t.sums(batches)
+	sum, correct, _, err := t.sums(0, batches)
 	if err != nil {
 		return 0, 0, err
 	}

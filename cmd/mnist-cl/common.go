@@ -16,23 +16,45 @@ import (
 // netFlags are the flags that shape the network, its data and its step,
 // shared by train and verify; the usage strings say what each means there.
 type netFlags struct {
-	cfg    nn.Config
-	hidden intList
-	lr     float64
-	data   string
+	cfg       nn.Config
+	hidden    intList
+	lr        float64
+	momentum  float64
+	decay     float64
+	gamma     float64
+	loss      string
+	optimizer string
+	schedule  string
+	data      string
 }
 
-func (n *netFlags) register(fs *flag.FlagSet, batchUsage, seedUsage, lrUsage string) {
-	n.cfg = nn.DefaultConfig()
-	n.hidden = intList(n.cfg.Hidden)
+// register adds the flags with the values of base as defaults.
+func (n *netFlags) register(fs *flag.FlagSet, base nn.Config, batchUsage, seedUsage string) {
+	n.cfg = base
+	n.hidden = intList(base.Hidden)
 	fs.StringVar(&n.data, "data", "", "folder with the four MNIST files, read as they are (default: the per-user cache, fetched when missing)")
-	fs.IntVar(&n.cfg.Batch, "batch", n.cfg.Batch, batchUsage)
+	fs.IntVar(&n.cfg.Batch, "batch", base.Batch, batchUsage)
 	fs.Var(&n.hidden, "hidden", "widths of the ReLU hidden layers, comma-separated")
-	fs.Uint64Var(&n.cfg.Seed, "seed", n.cfg.Seed, seedUsage)
-	// The float32 default as the float64 it was written as (0.2, not
+	fs.Uint64Var(&n.cfg.Seed, "seed", base.Seed, seedUsage)
+	fs.StringVar(&n.loss, "loss", string(base.Loss), "loss: xent (cross-entropy, the lecture's) or mse (squared error of the softmax probabilities)")
+	fs.StringVar(&n.optimizer, "optimizer", base.Optimizer(), "update rule: sgd (the lecture's W -= lr dW), momentum or nesterov")
+	// float32 defaults as the float64 they were written as (0.2, not
 	// 0.20000000298023224), for -h and for the value parsed.
-	lr, _ := strconv.ParseFloat(strconv.FormatFloat(float64(n.cfg.LR), 'g', -1, 32), 64)
-	fs.Float64Var(&n.lr, "lr", lr, lrUsage)
+	fs.Float64Var(&n.lr, "lr", widen(base.LR), "learning rate (at the first step, when a schedule lowers it)")
+	mu := base.Momentum
+	if mu == 0 {
+		mu = nn.DefaultConfig().Momentum
+	}
+	fs.Float64Var(&n.momentum, "momentum", widen(mu), "momentum of -optimizer momentum and nesterov")
+	fs.Float64Var(&n.decay, "weight-decay", widen(base.WeightDecay), "L2 weight decay added to the weights' gradients (0: none)")
+	fs.StringVar(&n.schedule, "schedule", string(base.Schedule), "learning-rate schedule: constant, step (times -step-gamma every -step-every epochs) or cosine (to 0 at the last step)")
+	fs.IntVar(&n.cfg.StepEvery, "step-every", base.StepEvery, "epochs between decays of -schedule step")
+	fs.Float64Var(&n.gamma, "step-gamma", widen(base.StepGamma), "factor of each decay of -schedule step")
+}
+
+func widen(v float32) float64 {
+	w, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+	return w
 }
 
 // config is the parsed configuration, checked; its errors are usage errors.
@@ -43,6 +65,24 @@ func (n *netFlags) config() (nn.Config, error) {
 	if cfg.LR, err = learningRate(n.lr); err != nil {
 		return cfg, err
 	}
+	if cfg.Loss, err = nn.ParseLoss(n.loss); err != nil {
+		return cfg, &usageError{err: fmt.Errorf("-loss: %w", err)}
+	}
+	if cfg.Schedule, err = nn.ParseSchedule(n.schedule); err != nil {
+		return cfg, &usageError{err: fmt.Errorf("-schedule: %w", err)}
+	}
+	switch n.optimizer {
+	case "sgd":
+		cfg.Momentum, cfg.Nesterov = 0, false
+	case "momentum", "nesterov":
+		cfg.Momentum, cfg.Nesterov = float32(n.momentum), n.optimizer == "nesterov"
+		if !(n.momentum > 0 && n.momentum < 1) {
+			return cfg, &usageError{err: fmt.Errorf("-momentum: want a number in (0, 1) for -optimizer %s, got %v", n.optimizer, n.momentum)}
+		}
+	default:
+		return cfg, &usageError{err: fmt.Errorf("-optimizer: unknown %q (want sgd, momentum or nesterov)", n.optimizer)}
+	}
+	cfg.WeightDecay, cfg.StepGamma = float32(n.decay), float32(n.gamma)
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: fmt.Errorf("-%w", err)}
 	}

@@ -58,6 +58,9 @@ func exitCode(e *env, cmd string, err error) int {
 		fmt.Fprintf(e.stderr, "mnist-cl %s: %v\n", cmd, u.err)
 		fmt.Fprintf(e.stderr, "run 'mnist-cl %s -h' for usage\n", cmd)
 		return 2
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintf(e.stderr, "mnist-cl: %v\n", err)
+		return 130
 	case errors.As(err, &be):
 		fmt.Fprintf(e.stderr, "mnist-cl: %v\n", err)
 		fmt.Fprintf(e.stderr, "compiler log:\n%s\n", strings.TrimRight(be.Log, "\n"))

@@ -2,33 +2,78 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
+	"github.com/mnist-cl/mnist-cl/internal/plots"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
+
+// trainFlags are train's own flags beside the network's and the device's.
+type trainFlags struct {
+	epochs    int
+	metrics   string
+	save      string
+	every     int
+	resume    string
+	plot      string
+	quiet     bool
+	setByUser map[string]bool
+}
 
 func runTrain(e *env, args []string) error {
 	fs := newFlags("train")
 	var dev deviceFlags
 	dev.register(fs)
 	var net netFlags
-	net.register(fs, "images per SGD step", "seed of the initial weights and of every epoch's shuffle", "SGD learning rate")
-	fs.IntVar(&net.cfg.Epochs, "epochs", net.cfg.Epochs, "passes over the training set")
-	metrics := fs.String("metrics", "", "write one JSON object per epoch, then one with test_accuracy, to this file")
-	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network with mini-batch SGD on the OpenCL device,\nprinting a line per epoch and the final test accuracy.", args); err != nil {
+	net.register(fs, nn.DefaultConfig(), "images per step", "seed of the initial weights and of every epoch's shuffle")
+	var tf trainFlags
+	tf.register(fs, nn.DefaultConfig().Epochs)
+	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network on the OpenCL device, printing a line per\nepoch (a progress bar on a terminal) and the final test accuracy. The defaults\nare Nesterov momentum, weight decay and a cosine schedule; the lecture's plain\nSGD is -optimizer sgd -weight-decay 0 -schedule constant -lr 0.2 -epochs 10.\n\nCtrl-C (or SIGTERM) stops after the current step; with -save the checkpoint is\nwritten first, and -resume continues from it with bit-identical results.", args); err != nil {
 		return err
 	}
+	tf.setByUser = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { tf.setByUser[f.Name] = true })
 	cfg, err := net.config()
 	if err != nil {
 		return err
 	}
+	cfg.Epochs = tf.epochs
+	if err := tf.check(); err != nil {
+		return err
+	}
+	var resume *nn.Checkpoint
+	if tf.resume != "" {
+		if resume, err = nn.ReadCheckpoint(tf.resume); err != nil {
+			return err
+		}
+		if cfg, err = tf.resumed(args, resume); err != nil {
+			return err
+		}
+	}
 
-	// Open the metrics file before hours of training, not after.
+	// Every output is checked before training, not after hours of it.
+	for _, out := range []string{tf.save, tf.plot, tf.metrics} {
+		if out != "" {
+			if err := atomicfile.CheckWritable(out); err != nil {
+				return err
+			}
+		}
+	}
 	var mw *metricsWriter
-	if *metrics != "" {
-		if mw, err = newMetricsWriter(*metrics); err != nil {
+	if tf.metrics != "" {
+		if mw, err = newMetricsWriter(tf.metrics); err != nil {
 			return err
 		}
 		defer mw.abort()
@@ -44,18 +89,42 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	defer t.Release()
-	fmt.Fprintf(e.stderr, "network %s, batch %d, lr %g, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
-		sizesString(t.Net.Sizes()), cfg.Batch, cfg.LR, cfg.Seed, split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
+	if resume != nil {
+		if err := t.Restore(resume); err != nil {
+			return fmt.Errorf("resume %s: %w", tf.resume, err)
+		}
+		fmt.Fprintf(e.stderr, "resumed %s at epoch %d step %d\n", tf.resume, resume.Epoch+1, resume.Step)
+	}
+	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
+		sizesString(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
+		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
 
-	for i := 0; i < cfg.Epochs; i++ {
+	bar := tf.progress(e, t)
+	var history []plots.EpochPoint
+	for {
+		done, _ := t.Position()
+		if done >= cfg.Epochs {
+			break
+		}
 		ep, err := t.Epoch(e.ctx)
+		bar.clear()
 		if err != nil {
+			if e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+				return tf.interrupted(e, t, err)
+			}
 			return err
 		}
-		fmt.Fprintf(e.stdout, "epoch %2d  loss %.4f  train %6.2f%%  val %6.2f%%  %6.2fs  %7.0f img/s\n",
-			ep.Epoch, ep.TrainLoss, 100*ep.TrainAccuracy, 100*ep.ValAccuracy, ep.Seconds, ep.ImagesPerSec)
+		fmt.Fprintf(e.stdout, "epoch %2d  loss %.4f  train %6.2f%%  val %6.2f%%  lr %.3g  %6.2fs  %7.0f img/s\n",
+			ep.Epoch, ep.TrainLoss, 100*ep.TrainAccuracy, 100*ep.ValAccuracy, ep.LR, ep.Seconds, ep.ImagesPerSec)
 		if err := mw.write(ep); err != nil {
 			return err
+		}
+		history = append(history, plots.EpochPoint{Epoch: ep.Epoch, TrainLoss: ep.TrainLoss, ValLoss: ep.ValLoss,
+			TrainAccuracy: ep.TrainAccuracy, ValAccuracy: ep.ValAccuracy})
+		if tf.every > 0 && ep.Epoch%tf.every == 0 && ep.Epoch < cfg.Epochs {
+			if err := saveCheckpoint(e, t, tf.save); err != nil {
+				return err
+			}
 		}
 	}
 	loss, acc, err := t.Test()
@@ -63,21 +132,159 @@ func runTrain(e *env, args []string) error {
 		return fmt.Errorf("test set: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "test accuracy %.2f%%  loss %.4f\n", 100*acc, loss)
+	if tf.save != "" {
+		if err := saveCheckpoint(e, t, tf.save); err != nil {
+			return err
+		}
+	}
+	if tf.plot != "" && len(history) > 0 {
+		if err := atomicfile.Write(tf.plot, 0o644, func(w io.Writer) error { return plots.TrainingCurves(w, history) }); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "wrote %s\n", tf.plot)
+	}
 	if err := mw.write(map[string]float64{"test_accuracy": acc, "test_loss": loss}); err != nil {
 		return err
 	}
 	return mw.commit()
 }
 
-func sizesString(s []int) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += "-"
-		}
-		out += fmt.Sprint(v)
+func (tf *trainFlags) register(fs *flag.FlagSet, epochs int) {
+	fs.IntVar(&tf.epochs, "epochs", epochs, "passes over the training set")
+	fs.StringVar(&tf.metrics, "metrics", "", "write one JSON object per epoch, then one with test_accuracy, to this file")
+	fs.StringVar(&tf.save, "save", "", "write the trained model to this safetensors file (atomically; also on Ctrl-C)")
+	fs.IntVar(&tf.every, "checkpoint-every", 0, "also write -save every N epochs (0: only at the end)")
+	fs.StringVar(&tf.resume, "resume", "", "continue the run saved in this checkpoint (its settings; only -epochs may change)")
+	fs.StringVar(&tf.plot, "plot", "", "draw training and validation loss and accuracy per epoch into this PNG file")
+	fs.BoolVar(&tf.quiet, "quiet", false, "no progress bar, only a line per epoch")
+}
+
+func (tf *trainFlags) check() error {
+	if tf.epochs <= 0 {
+		return &usageError{err: fmt.Errorf("-epochs: must be positive, got %d", tf.epochs)}
 	}
-	return out
+	if tf.every < 0 {
+		return &usageError{err: fmt.Errorf("-checkpoint-every: must be 0 or positive, got %d", tf.every)}
+	}
+	if tf.every > 0 && tf.save == "" {
+		return &usageError{err: errors.New("-checkpoint-every needs -save FILE")}
+	}
+	return nil
+}
+
+// resumed is the configuration of a resumed run: the checkpoint's, with the
+// flags given on this command line applied over it. Only -epochs may change
+// it; any other difference would make the resumed run a different run.
+func (tf *trainFlags) resumed(args []string, c *nn.Checkpoint) (nn.Config, error) {
+	fs := newFlags("train")
+	var dev deviceFlags
+	dev.register(fs)
+	var net netFlags
+	net.register(fs, c.Config, "", "")
+	var again trainFlags
+	again.register(fs, c.Config.Epochs)
+	if err := fs.Parse(args); err != nil {
+		return nn.Config{}, &usageError{err: err}
+	}
+	cfg, err := net.config()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Epochs = again.epochs
+	a, b := reflect.ValueOf(cfg), reflect.ValueOf(c.Config)
+	var diff []string
+	for i := 0; i < a.NumField(); i++ {
+		name := a.Type().Field(i).Name
+		if name != "Epochs" && !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			diff = append(diff, fmt.Sprintf("%s %v, not %v", strings.ToLower(name), a.Field(i).Interface(), b.Field(i).Interface()))
+		}
+	}
+	if len(diff) > 0 {
+		return cfg, &usageError{err: fmt.Errorf("-resume: the flags change the checkpoint's settings (%s); a resumed run keeps them, only -epochs may change", strings.Join(diff, "; "))}
+	}
+	if c.Epoch >= cfg.Epochs && c.Step == 0 {
+		return cfg, &usageError{err: fmt.Errorf("-resume: %s finished all %d epochs; give -epochs above %d to train on", tf.resume, cfg.Epochs, c.Epoch)}
+	}
+	return cfg, nil
+}
+
+// errInterrupted ends a run stopped by a signal: exit status 130, as a shell
+// reports for Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+func (tf *trainFlags) interrupted(e *env, t *nn.Trainer, cause error) error {
+	if tf.save == "" {
+		return fmt.Errorf("%w (nothing saved: give -save FILE to keep the network on interrupt)", cause)
+	}
+	// The signal has been seen; this write must not be cut short by it (a
+	// second signal still kills the process, and the write is atomic).
+	if err := saveCheckpoint(e, t, tf.save); err != nil {
+		return fmt.Errorf("%v; %w", cause, err)
+	}
+	epochs, steps := t.Position()
+	fmt.Fprintf(e.stderr, "stopped at epoch %d step %d; resume with: mnist-cl train -resume %s\n", epochs+1, steps, tf.save)
+	return fmt.Errorf("%w: %v", errInterrupted, cause)
+}
+
+func saveCheckpoint(e *env, t *nn.Trainer, path string) error {
+	start := time.Now()
+	c, err := t.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	if err := nn.WriteCheckpoint(path, c); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "saved %s (epoch %d, step %d) in %.2fs\n", path, c.Epoch, c.Step, time.Since(start).Seconds())
+	return nil
+}
+
+// progressBar draws the current epoch's progress on a terminal; its methods
+// do nothing on a nil bar.
+type progressBar struct{ bar *progressbar.ProgressBar }
+
+// progress sets t.Progress to draw a bar on stderr when both streams are
+// terminals and -quiet is not given; elsewhere the lines per epoch suffice.
+func (tf *trainFlags) progress(e *env, t *nn.Trainer) *progressBar {
+	if tf.quiet || !isTerminal(e.stdout) || !isTerminal(e.stderr) {
+		return nil
+	}
+	p := &progressBar{}
+	t.Progress = func(pr nn.Progress) {
+		if p.bar == nil {
+			p.bar = progressbar.NewOptions(pr.Steps,
+				progressbar.OptionSetWriter(e.stderr),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionClearOnFinish(),
+				progressbar.OptionThrottle(100*time.Millisecond))
+		}
+		p.bar.Describe(fmt.Sprintf("epoch %d  loss %.4f  %.0f img/s", pr.Epoch, pr.Loss, pr.ImagesPerSec))
+		_ = p.bar.Set(pr.Step)
+	}
+	return p
+}
+
+func (p *progressBar) clear() {
+	if p == nil || p.bar == nil {
+		return
+	}
+	_ = p.bar.Clear()
+	p.bar = nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func sizesString(s []int) string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = fmt.Sprint(v)
+	}
+	return strings.Join(out, "-")
 }
 
 // metricsWriter writes JSON lines to a temporary file beside the target and

@@ -15,7 +15,7 @@ func runVerify(e *env, args []string) error {
 	var dev deviceFlags
 	dev.register(fs)
 	var net netFlags
-	net.register(fs, "rows of the checked batch", "seed of the weights and the random batch", "learning rate of the checked update")
+	net.register(fs, nn.DefaultConfig(), "rows of the checked batch", "seed of the weights and the random batch")
 	if err := parse(e, fs, "[flags]", "Runs every kernel through one forward pass, backward pass and SGD update, on a\nrandom batch and on a real MNIST batch, on the device and in float64 in cpuref,\nand prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.\nExits 1 if any tensor is outside its tolerance.", args); err != nil {
 		return err
 	}
@@ -32,8 +32,8 @@ func runVerify(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "network %s, batch %d, seed %d: relative error ||device - cpuref||_F / ||cpuref||_F\n",
-		sizesString(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed)
+	fmt.Fprintf(e.stdout, "network %s, batch %d, seed %d, loss %s, optimizer %s: relative error ||device - cpuref||_F / ||cpuref||_F\n",
+		sizesString(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed, cfg.Loss, cfg.Optimizer())
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "tensor\trandom batch\tMNIST batch\ttolerance\t\t")
 	failed := 0
@@ -65,7 +65,7 @@ func runVerify(e *env, args []string) error {
 // and one on the first batch of the training set gathered on the device.
 func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real []verify.Check, err error) {
 	sizes := nn.Sizes(train.Pixels(), cfg.Hidden, mnist.NumClasses)
-	net, err := nn.NewNetwork(rt, sizes, cfg.Batch, cfg.Seed)
+	net, err := newVerifyNetwork(rt, sizes, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,12 +82,12 @@ func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real [
 	if err := net.SetBatch(x, labels); err != nil {
 		return nil, nil, err
 	}
-	if random, err = verify.Step(net, cfg.Batch, cfg.LR); err != nil {
+	if random, err = verify.Step(net, cfg.Batch, cfg.Hyper(cfg.LR)); err != nil {
 		return nil, nil, fmt.Errorf("verify random batch: %w", err)
 	}
 
 	// A fresh network for the real batch, so both start from the seed's weights.
-	net2, err := nn.NewNetwork(rt, sizes, cfg.Batch, cfg.Seed)
+	net2, err := newVerifyNetwork(rt, sizes, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,8 +101,25 @@ func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real [
 	if err := net2.GatherBatch(d, d.Order(), 0, rows); err != nil {
 		return nil, nil, err
 	}
-	if real, err = verify.Step(net2, rows, cfg.LR); err != nil {
+	if real, err = verify.Step(net2, rows, cfg.Hyper(cfg.LR)); err != nil {
 		return nil, nil, fmt.Errorf("verify MNIST batch: %w", err)
 	}
 	return random, real, nil
+}
+
+// newVerifyNetwork is the network of cfg with its loss and, for momentum,
+// velocities (zero, as at a run's first step).
+func newVerifyNetwork(rt *nn.Runtime, sizes []int, cfg nn.Config) (*nn.Network, error) {
+	net, err := nn.NewNetwork(rt, sizes, cfg.Batch, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	net.Loss = cfg.Loss
+	if cfg.Momentum != 0 {
+		if err := net.AllocVelocity(); err != nil {
+			net.Release()
+			return nil, err
+		}
+	}
+	return net, nil
 }

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/kernels"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
@@ -35,9 +36,10 @@ type Check struct {
 // Pass reports whether the error is within the tolerance; NaN never passes.
 func (c Check) Pass() bool { return c.Err <= c.Tol }
 
-// Step runs Forward, Backward and Step with learning rate lr on the batch of
-// rows rows already on the device (SetBatch or GatherBatch), and the same
-// step in cpuref from the same float32 parameters and inputs.
+// Step runs Forward, Backward and Step with the optimiser settings h on the
+// batch of rows rows already on the device (SetBatch or GatherBatch), and the
+// same step in cpuref from the same float32 parameters, velocities and
+// inputs, with the network's loss.
 //
 // The forward tensors are compared with cpuref's own forward pass. The
 // backward reference then starts from the device's activations, not its own:
@@ -45,7 +47,7 @@ func (c Check) Pass() bool { return c.Err <= c.Tol }
 // either side of the ReLU, and one unit masked differently out of 65,536 moves
 // a gradient by 1e-3 while saying nothing about the backward kernels. Each
 // stage is thus held to the reference on identical inputs.
-func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
+func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 	sizes, L := net.Sizes(), net.Layers()
 	w, b, err := net.Params()
 	if err != nil {
@@ -103,7 +105,11 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 	}
 	// On the device's logits, so that two logits within rounding of a tie
 	// cannot flip an arg-max and fail an exact count.
-	_, _, wantLoss, wantCorrect := cpuref.SoftmaxMinusLabels(deviceAct.Z[L], labels)
+	softmaxLoss, backward := cpuref.SoftmaxMinusLabels, cpuref.Backward
+	if net.Loss == nn.MSE {
+		softmaxLoss, backward = cpuref.SoftmaxMSE, cpuref.BackwardMSE
+	}
+	_, _, wantLoss, wantCorrect := softmaxLoss(deviceAct.Z[L], labels)
 	var sumLoss float64
 	hits := 0
 	for i, l := range wantLoss {
@@ -116,8 +122,22 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 		Check{Tensor: "loss (batch sum)", Err: math.Abs(loss-sumLoss) / max(math.Abs(sumLoss), math.SmallestNonzeroFloat64), Tol: TolForward, Ref: sumLoss},
 		Check{Tensor: "correct (count)", Err: math.Abs(float64(correct - hits)), Tol: 0, Ref: float64(hits)})
 
-	grads := cpuref.Backward(ref, deviceAct, labels)
-	cpuref.Step(ref, grads, float64(lr))
+	grads := backward(ref, deviceAct, labels)
+	vel := cpuref.NewVelocity(ref)
+	if h.Momentum != 0 {
+		vw, vb, err := net.Velocity()
+		if err != nil {
+			return nil, err
+		}
+		if vw == nil {
+			return nil, fmt.Errorf("momentum %v on a network without velocities", h.Momentum)
+		}
+		for l := 1; l <= L; l++ {
+			vel.W[l] = cpuref.Dense32(sizes[l-1], sizes[l], vw[l])
+			vel.B[l] = cpuref.Dense32(1, sizes[l], vb[l]).RawRowView(0)
+		}
+	}
+	cpuref.StepMomentum(ref, grads, vel, float64(h.LR), float64(h.Momentum), float64(h.WeightDecay), h.Nesterov)
 	if err := net.Backward(rows); err != nil {
 		return nil, err
 	}
@@ -141,7 +161,7 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 		add(fmt.Sprintf("db%d", l), got, mat.NewDense(1, sizes[l], grads.DB[l]), TolGradient)
 	}
 
-	if err := net.Step(lr); err != nil {
+	if err := net.Step(h); err != nil {
 		return nil, err
 	}
 	w, b, err = net.Params()
@@ -151,6 +171,16 @@ func Step(net *nn.Network, rows int, lr float32) ([]Check, error) {
 	for l := L; l >= 1; l-- {
 		add(fmt.Sprintf("W%d updated", l), w[l], ref.W[l], TolGradient)
 		add(fmt.Sprintf("b%d updated", l), b[l], mat.NewDense(1, sizes[l], ref.B[l]), TolGradient)
+	}
+	if h.Momentum != 0 {
+		vw, vb, err := net.Velocity()
+		if err != nil {
+			return nil, err
+		}
+		for l := L; l >= 1; l-- {
+			add(fmt.Sprintf("vW%d updated", l), vw[l], vel.W[l], TolGradient)
+			add(fmt.Sprintf("vb%d updated", l), vb[l], mat.NewDense(1, sizes[l], vel.B[l]), TolGradient)
+		}
 	}
 	return checks, nil
 }

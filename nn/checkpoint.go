@@ -1,0 +1,320 @@
+package nn
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
+	"github.com/mnist-cl/mnist-cl/internal/safetensors"
+)
+
+// Checkpoint is a training run between two steps: the parameters, the
+// optimiser's velocities and where in the run it stopped, which is enough to
+// evaluate the network and to resume it bit for bit.
+type Checkpoint struct {
+	Config Config
+	Sizes  []int
+	// Epoch is the number of finished epochs and Step the number of steps
+	// run of the next one.
+	Epoch, Step int
+	// Train, Validation and Test are the sizes of the split it was trained
+	// on; resuming on other data is refused.
+	Train, Validation, Test int
+	// W, B (and VW, VB with momentum) are laid out as Network.Params:
+	// index 0 unused, W[l] row-major sizes[l-1] x sizes[l].
+	W, B, VW, VB [][]float32
+}
+
+// checkpointFormat is the __metadata__ "format" of every checkpoint; a new
+// layout gets a new number, and readers refuse numbers they don't know.
+const checkpointFormat = "mnist-cl/1"
+
+// Checkpoint reads the network, its velocities and the position back from
+// the device (waiting for queued steps first).
+func (t *Trainer) Checkpoint() (*Checkpoint, error) {
+	c := &Checkpoint{Config: t.cfg, Sizes: t.Net.Sizes(), Epoch: t.done, Step: t.step,
+		Train: t.train.n, Validation: t.val.n, Test: t.test.n}
+	var err error
+	if c.W, c.B, err = t.Net.Params(); err != nil {
+		return nil, err
+	}
+	if c.VW, c.VB, err = t.Net.Velocity(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Restore puts a checkpoint's parameters, velocities and position into a
+// Trainer built with the checkpoint's Config on the same split.
+func (t *Trainer) Restore(c *Checkpoint) error {
+	if got, want := sizesString(c.Sizes), sizesString(t.Net.Sizes()); got != want {
+		return fmt.Errorf("checkpoint: network %s, this run's is %s", got, want)
+	}
+	if c.Train != t.train.n || c.Validation != t.val.n || c.Test != t.test.n {
+		return fmt.Errorf("checkpoint: trained on %d/%d/%d train/validation/test images, this data has %d/%d/%d",
+			c.Train, c.Validation, c.Test, t.train.n, t.val.n, t.test.n)
+	}
+	if c.Step >= t.StepsPerEpoch() {
+		return fmt.Errorf("checkpoint: step %d of an epoch of %d steps", c.Step, t.StepsPerEpoch())
+	}
+	if err := t.Net.SetParams(c.W, c.B); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if (c.VW != nil) != (t.cfg.Momentum != 0) {
+		return fmt.Errorf("checkpoint: velocities and momentum %v do not go together", t.cfg.Momentum)
+	}
+	if c.VW != nil {
+		if err := t.Net.SetVelocity(c.VW, c.VB); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	t.done, t.step = c.Epoch, c.Step
+	return nil
+}
+
+// Finished reports whether the run has done all its epochs.
+func (c *Checkpoint) Finished() bool { return c.Epoch >= c.Config.Epochs && c.Step == 0 }
+
+// File lays the checkpoint out as safetensors in PyTorch's names and shapes:
+// fc1.weight is [out, in] (W1 transposed, as nn.Linear keeps it), fc1.bias
+// [out]; velocities are optimizer.fc1.weight.velocity and so on.
+func (c *Checkpoint) File() *safetensors.File {
+	cfg := c.Config
+	f32 := func(v float32) string { return strconv.FormatFloat(float64(v), 'g', -1, 32) }
+	f := &safetensors.File{Metadata: map[string]string{
+		"format":       checkpointFormat,
+		"sizes":        sizesString(c.Sizes),
+		"epoch":        strconv.Itoa(c.Epoch),
+		"step":         strconv.Itoa(c.Step),
+		"epochs":       strconv.Itoa(cfg.Epochs),
+		"batch":        strconv.Itoa(cfg.Batch),
+		"seed":         strconv.FormatUint(cfg.Seed, 10),
+		"loss":         string(cfg.Loss),
+		"optimizer":    cfg.Optimizer(),
+		"lr":           f32(cfg.LR),
+		"momentum":     f32(cfg.Momentum),
+		"weight_decay": f32(cfg.WeightDecay),
+		"schedule":     string(cfg.Schedule),
+		"step_every":   strconv.Itoa(cfg.StepEvery),
+		"step_gamma":   f32(cfg.StepGamma),
+		"split":        fmt.Sprintf("%d/%d/%d", c.Train, c.Validation, c.Test),
+	}}
+	add := func(prefix, suffix string, w, b [][]float32) {
+		for l := 1; l < len(c.Sizes); l++ {
+			in, out := c.Sizes[l-1], c.Sizes[l]
+			f.Tensors = append(f.Tensors,
+				safetensors.Tensor{Name: fmt.Sprintf("%sfc%d.weight%s", prefix, l, suffix), Shape: []int{out, in}, Data: transpose(w[l], in, out)},
+				safetensors.Tensor{Name: fmt.Sprintf("%sfc%d.bias%s", prefix, l, suffix), Shape: []int{out}, Data: b[l]})
+		}
+	}
+	add("", "", c.W, c.B)
+	if c.VW != nil {
+		add("optimizer.", ".velocity", c.VW, c.VB)
+	}
+	return f
+}
+
+// transpose returns the cols x rows transpose of a row-major rows x cols m.
+func transpose(m []float32, rows, cols int) []float32 {
+	t := make([]float32, len(m))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			t[j*rows+i] = m[i*cols+j]
+		}
+	}
+	return t
+}
+
+// CheckpointFromFile checks a safetensors file against the checkpoint layout
+// and returns it. Every mismatch (a missing or extra tensor, a wrong shape,
+// metadata that does not parse or does not validate) is an error naming it.
+func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
+	m := f.Metadata
+	if m["format"] != checkpointFormat {
+		return nil, fmt.Errorf("not a mnist-cl checkpoint (metadata format %q, want %q)", m["format"], checkpointFormat)
+	}
+	p := metaParser{m: m}
+	c := &Checkpoint{}
+	c.Sizes = p.sizes("sizes")
+	c.Epoch, c.Step = p.int("epoch"), p.int("step")
+	cfg := Config{Epochs: p.int("epochs"), Batch: p.int("batch"), Seed: p.uint("seed"),
+		Loss: Loss(m["loss"]), LR: p.float("lr"), Momentum: p.float("momentum"),
+		WeightDecay: p.float("weight_decay"), Schedule: Schedule(m["schedule"]),
+		StepEvery: p.int("step_every"), StepGamma: p.float("step_gamma")}
+	switch opt := m["optimizer"]; opt {
+	case "sgd", "momentum":
+	case "nesterov":
+		cfg.Nesterov = true
+	default:
+		p.fail("optimizer", opt)
+	}
+	if _, err := fmt.Sscanf(m["split"], "%d/%d/%d", &c.Train, &c.Validation, &c.Test); err != nil {
+		p.fail("split", m["split"])
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	if len(c.Sizes) < 3 {
+		return nil, fmt.Errorf("checkpoint: sizes %v: need inputs, hidden layers and outputs", c.Sizes)
+	}
+	cfg.Hidden = c.Sizes[1 : len(c.Sizes)-1]
+	c.Config = cfg
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if cfg.Optimizer() != m["optimizer"] {
+		return nil, fmt.Errorf("checkpoint: optimizer %q with momentum %v", m["optimizer"], cfg.Momentum)
+	}
+	if c.Epoch < 0 || c.Step < 0 || c.Epoch > cfg.Epochs || (c.Epoch == cfg.Epochs && c.Step > 0) {
+		return nil, fmt.Errorf("checkpoint: position epoch %d step %d outside a run of %d epochs", c.Epoch, c.Step, cfg.Epochs)
+	}
+	if c.Train <= 0 || c.Validation <= 0 || c.Test <= 0 {
+		return nil, fmt.Errorf("checkpoint: split %s: every part needs images", m["split"])
+	}
+
+	want := map[string]bool{}
+	get := func(name string, shape ...int) []float32 {
+		want[name] = true
+		t, ok := f.Get(name)
+		if !ok {
+			return nil
+		}
+		if fmt.Sprint(t.Shape) != fmt.Sprint(shape) {
+			return nil
+		}
+		return t.Data
+	}
+	read := func(prefix, suffix string) (w, b [][]float32, err error) {
+		L := len(c.Sizes) - 1
+		w, b = make([][]float32, L+1), make([][]float32, L+1)
+		for l := 1; l <= L; l++ {
+			in, out := c.Sizes[l-1], c.Sizes[l]
+			wn, bn := fmt.Sprintf("%sfc%d.weight%s", prefix, l, suffix), fmt.Sprintf("%sfc%d.bias%s", prefix, l, suffix)
+			wt, bt := get(wn, out, in), get(bn, out)
+			if wt == nil {
+				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d %d] (network %s)", wn, out, in, sizesString(c.Sizes))
+			}
+			if bt == nil {
+				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d] (network %s)", bn, out, sizesString(c.Sizes))
+			}
+			w[l], b[l] = transpose(wt, out, in), bt
+		}
+		return w, b, nil
+	}
+	var err error
+	if c.W, c.B, err = read("", ""); err != nil {
+		return nil, err
+	}
+	if cfg.Momentum != 0 {
+		if c.VW, c.VB, err = read("optimizer.", ".velocity"); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range f.Tensors {
+		if !want[t.Name] {
+			return nil, fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, sizesString(c.Sizes), cfg.Optimizer())
+		}
+	}
+	return c, nil
+}
+
+// metaParser reads metadata values, keeping the first error.
+type metaParser struct {
+	m   map[string]string
+	err error
+}
+
+func (p *metaParser) fail(key, v string) {
+	if p.err == nil {
+		if _, ok := p.m[key]; !ok {
+			p.err = fmt.Errorf("checkpoint: metadata lacks %q", key)
+			return
+		}
+		p.err = fmt.Errorf("checkpoint: metadata %s = %q does not parse", key, v)
+	}
+}
+
+func (p *metaParser) int(key string) int {
+	v, err := strconv.Atoi(p.m[key])
+	if err != nil {
+		p.fail(key, p.m[key])
+	}
+	return v
+}
+
+func (p *metaParser) uint(key string) uint64 {
+	v, err := strconv.ParseUint(p.m[key], 10, 64)
+	if err != nil {
+		p.fail(key, p.m[key])
+	}
+	return v
+}
+
+func (p *metaParser) float(key string) float32 {
+	v, err := strconv.ParseFloat(p.m[key], 32)
+	if err != nil {
+		p.fail(key, p.m[key])
+	}
+	return float32(v)
+}
+
+func (p *metaParser) sizes(key string) []int {
+	var out []int
+	for _, s := range strings.Split(p.m[key], "-") {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 || v > MaxSize {
+			p.fail(key, p.m[key])
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func sizesString(s []int) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, "-")
+}
+
+// WriteCheckpoint writes c to path atomically: a crash or a signal at any
+// moment leaves either the old file or the new one, never a part.
+func WriteCheckpoint(path string, c *Checkpoint) error {
+	f := c.File()
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return safetensors.Write(w, f) }); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// ReadCheckpoint reads and checks a checkpoint file.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
+	c, err := CheckpointFromFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// NewNetworkFrom builds a network on rt with a checkpoint's parameters and
+// loss, for batches of up to maxBatch rows.
+func NewNetworkFrom(rt *Runtime, c *Checkpoint, maxBatch int) (*Network, error) {
+	n, err := NewNetwork(rt, c.Sizes, maxBatch, c.Config.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.SetParams(c.W, c.B); err != nil {
+		n.Release()
+		return nil, err
+	}
+	n.Loss = c.Config.Loss
+	return n, nil
+}
