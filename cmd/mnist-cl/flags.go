@@ -29,22 +29,37 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args; -h prints the long help to stdout.
+// parse parses args, which must all be flags; -h prints the long help to
+// stdout.
 func parse(e *env, fs *flag.FlagSet, synopsis, about string, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(e.stdout, "usage: mnist-cl %s %s\n\n%s\n\nFlags:\n", fs.Name(), synopsis, about)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		return errHelpShown
+	pos, err := parsePositional(e, fs, synopsis, about, args)
+	if err == nil && len(pos) > 0 {
+		return &usageError{err: fmt.Errorf("unexpected argument %q", pos[0])}
 	}
-	if err != nil {
-		return &usageError{err: err}
+	return err
+}
+
+// parsePositional parses flags anywhere among args and returns the other
+// arguments in order.
+func parsePositional(e *env, fs *flag.FlagSet, synopsis, about string, args []string) ([]string, error) {
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(e.stdout, "usage: mnist-cl %s %s\n\n%s\n\nFlags:\n", fs.Name(), synopsis, about)
+			fs.SetOutput(e.stdout)
+			fs.PrintDefaults()
+			return nil, errHelpShown
+		}
+		if err != nil {
+			return nil, &usageError{err: err}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return &usageError{err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
 }
 
 // exitCode prints err the Go tool's way and returns the exit status.

@@ -7,6 +7,8 @@
 //	mnist-cl devices            list OpenCL devices; * marks the default
 //	mnist-cl train [flags]      train on MNIST and report test accuracy
 //	mnist-cl verify [flags]     compare one training step with cpuref
+//	mnist-cl eval -model F      accuracy, per-digit figures and confusion matrix
+//	mnist-cl predict -model F IMAGE...  classify your own digits
 //
 // Run 'mnist-cl <command> -h' for a command's flags.
 package main
@@ -40,6 +42,8 @@ func commands() []command {
 		{"devices", "list OpenCL platforms and devices; * marks the one train picks", runDevices},
 		{"train", "train the network on MNIST and report test accuracy", runTrain},
 		{"verify", "run one training step on the device and in cpuref and compare every tensor", runVerify},
+		{"eval", "evaluate a saved network: accuracy, per-digit precision and recall, confusion matrix", runEval},
+		{"predict", "classify your own PNG or JPEG images of digits with a saved network", runPredict},
 	}
 }
 

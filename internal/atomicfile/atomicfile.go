@@ -1,0 +1,175 @@
+// Package atomicfile writes a file so that a reader, or a crash, sees either
+// the old contents or the complete new ones, never a half-written file: it
+// writes a temporary file in the same folder and renames it over the target.
+// A checkpoint saved after hours of training must not be lost to a full disk
+// or a kill in the middle of the write.
+package atomicfile
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Write writes the file at path with permissions perm through write, which
+// gets a buffered writer on a temporary file in path's folder. Only when
+// write and every step after it succeed is the temporary file renamed over
+// path; otherwise, error or panic, the temporary file is removed and
+// whatever was at path is left untouched.
+//
+// A path that exists and is not a regular file (a folder, a FIFO, a device)
+// is refused. A symbolic link is followed, so the file it points to is
+// replaced and the link kept, as os.WriteFile would do. perm is set with
+// chmod, so the umask does not apply to it.
+func Write(path string, perm os.FileMode, write func(w io.Writer) error) error {
+	target, err := resolve(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	committed := false
+	// Deferred rather than on each error path so that a panic in write
+	// cleans up too.
+	defer func() {
+		if !committed {
+			f.Close() // may be closed already; the error says nothing new
+			os.Remove(tmp)
+		}
+	}()
+
+	bw := bufio.NewWriter(f)
+	if err := write(bw); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// Without the sync a crash after the rename can leave an empty file
+	// at path on file systems that reorder data and metadata writes.
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	committed = true
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes the rename durable. It is best effort: the new file is
+// already in place and readable, and some systems cannot sync a folder.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
+}
+
+// CheckWritable reports, before a long job, whether Write could later write
+// path: its folder exists and is a folder, path is absent or a regular file,
+// and a file can be created (and is removed again) in the folder. It cannot
+// rule out a full disk or a folder whose permissions change in between.
+func CheckWritable(path string) error {
+	// The folder first: a missing folder is the likelier mistake, and
+	// resolve would report it less plainly.
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot write %s: folder %s does not exist", path, dir)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cannot write %s: %s is not a folder", path, dir)
+	}
+	target, err := resolve(path)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	// A symbolic link may point into another folder, which is the one
+	// Write will create its temporary file in.
+	dir = filepath.Dir(target)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(target)+".check-*")
+	if err != nil {
+		// The PathError would name the random temporary file; the folder
+		// is what the user must fix.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot write to folder %s: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("cannot write to folder %s: remove test file: %w", dir, err)
+	}
+	return nil
+}
+
+// resolve follows a symbolic link at path and checks that what it names is
+// absent or a regular file; it returns the path to write. Its errors do not
+// name path: the callers do.
+func resolve(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	target := path
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err = filepath.EvalSymlinks(path)
+		if err != nil {
+			return "", fmt.Errorf("follow symbolic link: %w", err)
+		}
+		if fi, err = os.Stat(target); err != nil {
+			return "", err
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("exists and is %s, not a regular file", kind(fi.Mode()))
+	}
+	return target, nil
+}
+
+// kind names a file type for an error message.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "a file of mode " + m.String()
+	}
+}
