@@ -75,7 +75,7 @@ type Config struct {
 // or more (see README.md for the runs behind that figure).
 func DefaultConfig() Config {
 	return Config{Hidden: []int{512, 256}, Batch: 128, Epochs: 15, Seed: 1, Loss: CrossEntropy,
-		LR: 0.05, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4,
+		LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4,
 		Schedule: Cosine, StepEvery: 5, StepGamma: 0.1}
 }
 

@@ -154,4 +154,3 @@ func printConfusion(w io.Writer, m [][]int) error {
 	}
 	return tw.Flush()
 }
-
