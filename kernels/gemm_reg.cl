@@ -13,6 +13,16 @@
 // Edges: a block that sticks out of C (M % TM or N % (16*TNV) nonzero) takes the
 // guarded path below; no caller buffer is ever padded.
 //
+// Fused work, so the pass reads each tensor once less and launches fewer
+// kernels (epi, applied as the last k-chunk is stored):
+//   EPI_BIAS       C = op(A) B + b             the logits: Z3 = Z2 W3 + b3
+//   EPI_BIAS_RELU  C = f(op(A) B + b)          Z1 = f(X W1 + b1), Z2 = ...
+//   EPI_MASK       C = (op(A) B) . [Z > 0]     f'(Z1 W2 + b2) . dZ1 made where
+//                                              dZ1 = [..] W2^T is written
+// and, for gemm_reg_tn, colsum: db[j] = sum_k B[k, j], the bias gradient
+// from the delta that dW = Z^T delta already streams through registers. The
+// work-items of the first row-block do it, in extra accumulators.
+//
 // Accuracy: k is walked in chunks of KC; each chunk is summed in registers from
 // zero and then added to the block of C. That is blocked summation: rounding
 // grows with sqrt(K*KC) instead of K. Thin outputs (one float16 per row: the
@@ -39,6 +49,11 @@
 #endif
 #define TN (16 * TNV)
 
+#define EPI_NONE 0
+#define EPI_BIAS 1
+#define EPI_BIAS_RELU 2
+#define EPI_MASK 3
+
 // loadRow16 reads 16 consecutive floats of a row starting at column j, zero
 // past column n-1 when guarded.
 static inline float16 loadRow16(__global const float *row, int j, int n, bool guarded)
@@ -51,11 +66,23 @@ static inline float16 loadRow16(__global const float *row, int j, int n, bool gu
 	return vload16(0, t);
 }
 
-// storeC16 writes v to a row of C, or adds it to what the row holds.
-static inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded, bool add)
+// storeC16 writes v to a row of C, or adds it to what the row holds; on the
+// last k-chunk it applies the epilogue (aux is the bias, or Z's row for the
+// mask).
+static inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded, bool add,
+			    bool last, int epi, __global const float *aux)
 {
 	if (add)
 		v += loadRow16(row, j, n, guarded);
+	if (last && epi != EPI_NONE) {
+		const float16 x = loadRow16(aux, j, n, guarded);
+		if (epi == EPI_MASK)
+			v = select((float16)(0.0f), v, isgreater(x, (float16)(0.0f)));
+		else
+			v += x;
+		if (epi == EPI_BIAS_RELU)
+			v = fmax(v, (float16)(0.0f));
+	}
 	if (!guarded || j + 16 <= n) {
 		vstore16(v, 0, row + j);
 		return;
@@ -77,22 +104,32 @@ static inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
 #endif
 }
 
-// tile computes one block. transA and guarded are compile-time constants at
-// every call site, so inlining yields four straight-line specialisations.
+// tile computes one block. transA, guarded and colsum are compile-time
+// constants at every call site, so inlining yields straight-line
+// specialisations.
 static inline void tile(int M, int N, int K,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb,
 		 __global float *restrict C, int ldc,
-		 int i0, int j0, bool transA, bool guarded)
+		 int i0, int j0, bool transA, bool guarded,
+		 int epi, __global const float *restrict aux,
+		 bool colsum, __global float *restrict db)
 {
+	float16 dsum[TNV];
+#pragma unroll
+	for (int v = 0; v < TNV; v++)
+		dsum[v] = (float16)(0.0f);
 	for (int k0 = 0; k0 < K; k0 += KC) {
 		const int k1 = min(k0 + KC, K);
-		float16 acc[TM][TNV], comp[TM][TNV];
+		float16 acc[TM][TNV], comp[TM][TNV], cs[TNV], csc[TNV];
 #pragma unroll
 		for (int r = 0; r < TM; r++)
 #pragma unroll
 			for (int v = 0; v < TNV; v++)
 				acc[r][v] = comp[r][v] = (float16)(0.0f);
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			cs[v] = csc[v] = (float16)(0.0f);
 
 		for (int k = k0; k < k1; k++) {
 			__global const float *brow = B + (size_t)k * ldb;
@@ -100,6 +137,10 @@ static inline void tile(int M, int N, int K,
 #pragma unroll
 			for (int v = 0; v < TNV; v++)
 				b[v] = loadRow16(brow, j0 + 16 * v, N, guarded);
+			if (colsum)
+#pragma unroll
+				for (int v = 0; v < TNV; v++)
+					accumulate(&cs[v], &csc[v], 1.0f, b[v]);
 #pragma unroll
 			for (int r = 0; r < TM; r++) {
 				const int i = i0 + r;
@@ -121,30 +162,51 @@ static inline void tile(int M, int N, int K,
 			if (guarded && i0 + r >= M)
 				break;
 			__global float *crow = C + (size_t)(i0 + r) * ldc;
+			__global const float *arow = (epi == EPI_MASK) ? aux + (size_t)(i0 + r) * ldc : aux;
 #pragma unroll
 			for (int v = 0; v < TNV; v++)
 				if (!guarded || j0 + 16 * v < N)
-					storeC16(acc[r][v] + comp[r][v], crow, j0 + 16 * v, N, guarded, k0 > 0);
+					storeC16(acc[r][v] + comp[r][v], crow, j0 + 16 * v, N, guarded, k0 > 0,
+						 k1 == K, epi, arow);
 		}
+		if (colsum)
+#pragma unroll
+			for (int v = 0; v < TNV; v++)
+				dsum[v] += cs[v] + csc[v];
 	}
+	if (colsum)
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			if (!guarded || j0 + 16 * v < N)
+				storeC16(dsum[v], db, j0 + 16 * v, N, guarded, false, false, EPI_NONE, db);
 }
 
 // Launch with global (ceil(M/TM), ceil(N/TN)) and local (1, 1): consecutive
-// work-groups share one panel of B, which then stays in cache.
+// work-groups share one panel of B, which then stays in cache. aux is the
+// epilogue's operand (any buffer for EPI_NONE); db, when colsum is 1, gets
+// the column sums of B (gemm_reg_tn only).
 #define GEMM_REG(name, transA)                                                  \
 	__kernel void name(const int M, const int N, const int K,               \
 			   __global const float *restrict A, const int lda,     \
 			   __global const float *restrict B, const int ldb,     \
-			   __global float *restrict C, const int ldc)           \
+			   __global float *restrict C, const int ldc,           \
+			   const int epi, __global const float *restrict aux,   \
+			   const int colsum, __global float *restrict db)       \
 	{                                                                       \
 		const int i0 = get_global_id(0) * TM;                           \
 		const int j0 = get_global_id(1) * TN;                           \
 		if (i0 >= M || j0 >= N)                                         \
 			return;                                                 \
-		if (i0 + TM <= M && j0 + TN <= N)                               \
-			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, false); \
+		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
+		if (colsum && i0 == 0) {                                        \
+			if (full)                                               \
+				tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, false, epi, aux, true, db); \
+			else                                                    \
+				tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, true, epi, aux, true, db); \
+		} else if (full)                                                \
+			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, false, epi, aux, false, db); \
 		else                                                            \
-			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, true); \
+			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, true, epi, aux, false, db); \
 	}
 
 GEMM_REG(gemm_reg_nn, false)

@@ -348,10 +348,42 @@ func (s *Set) launch1D(k *cl.Kernel, n int, args ...any) error {
 	return s.q.Enqueue(k, []int{roundUp(n, s.wg)}, []int{s.wg})
 }
 
+// Epilogue is work a GEMM does on C as it writes it (see gemm_reg.cl).
+type Epilogue int32
+
+const (
+	// EpiNone leaves C = op(A) op(B).
+	EpiNone Epilogue = iota
+	// EpiBias adds a bias row: C = op(A) op(B) + b.
+	EpiBias
+	// EpiBiasReLU is a layer's forward pass: C = f(op(A) op(B) + b).
+	EpiBiasReLU
+	// EpiMask is the backward ReLU mask: C = (op(A) op(B)) . [Z > 0], Z
+	// shaped like C.
+	EpiMask
+)
+
+// Fused are the extras of one GemmFused: an epilogue with its operand (the
+// bias of EpiBias and EpiBiasReLU, Z of EpiMask), and for the A^T B form the
+// column sums of B into ColSum (db = sum over rows of delta, read in the
+// same pass as dW = Z^T delta).
+type Fused struct {
+	Epi    Epilogue
+	Aux    *cl.Buffer
+	ColSum *cl.Buffer
+}
+
 // Gemm computes C[m,n] = op(A) op(B), row-major and packed: op(A) is m x k
 // (A is stored k x m when transA), op(B) is k x n (B stored n x k when transB).
 // Only the three forms of the pass exist: A B, A^T B and A B^T.
 func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
+	return s.GemmFused(transA, transB, m, n, k, a, b, c, Fused{})
+}
+
+// GemmFused is Gemm with the extras of f. The register GEMM does them in the
+// same launch; the tiled GEMM follows its product with the separate kernels
+// (bias_add, bias_relu, relu_mask, col_sum), so both give the same results.
+func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
 	// The name is built only for an error: this runs eight times a step.
 	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k) }
 	if m <= 0 || n <= 0 || k <= 0 {
@@ -363,6 +395,27 @@ func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
 	if err := fit(operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
+	switch f.Epi {
+	case EpiNone:
+	case EpiBias, EpiBiasReLU:
+		if err := fit(operand{"bias", f.Aux, n}); err != nil {
+			return fmt.Errorf("%s: %w", op(), err)
+		}
+	case EpiMask:
+		if err := fit(operand{"Z", f.Aux, m * n}); err != nil {
+			return fmt.Errorf("%s: %w", op(), err)
+		}
+	default:
+		return fmt.Errorf("%s: unknown epilogue %d", op(), f.Epi)
+	}
+	if f.ColSum != nil {
+		if !transA || transB {
+			return fmt.Errorf("%s: column sums of B come only with the A^T B form", op())
+		}
+		if err := fit(operand{"column sums", f.ColSum, n}); err != nil {
+			return fmt.Errorf("%s: %w", op(), err)
+		}
+	}
 	lda, ldb := k, n
 	if transA {
 		lda = m
@@ -371,21 +424,7 @@ func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
 		ldb = k
 	}
 	if s.kind == GemmTiled {
-		set := &s.gemmTile[0]
-		if thin(n) {
-			set = &s.gemmTile[1]
-		}
-		kern := set[0]
-		switch {
-		case transA:
-			kern = set[1]
-		case transB:
-			kern = set[2]
-		}
-		if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
-			return err
-		}
-		return s.q.Enqueue(kern, []int{roundUp(n, s.tileEdge), roundUp(m, s.tileEdge)}, []int{s.tileEdge, s.tileEdge})
+		return s.gemmTiled(transA, transB, m, n, k, a, lda, b, ldb, c, f)
 	}
 
 	if transB {
@@ -406,11 +445,54 @@ func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
 	if transA {
 		kern = ks[1]
 	}
-	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
+	aux, colSum, wantSum := f.Aux, f.ColSum, int32(0)
+	if aux == nil {
+		aux = c // not read without an epilogue; the argument needs a buffer
+	}
+	if colSum != nil {
+		wantSum = 1
+	} else {
+		colSum = c
+	}
+	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum); err != nil {
 		return err
 	}
 	tn := 16 * cfg.tnv
 	return s.q.Enqueue(kern, []int{(m + cfg.tm - 1) / cfg.tm, (n + tn - 1) / tn}, []int{1, 1})
+}
+
+// gemmTiled is the GPU path: the product, then the extras as their own kernels.
+func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+	set := &s.gemmTile[0]
+	if thin(n) {
+		set = &s.gemmTile[1]
+	}
+	kern := set[0]
+	switch {
+	case transA:
+		kern = set[1]
+	case transB:
+		kern = set[2]
+	}
+	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
+		return err
+	}
+	if err := s.q.Enqueue(kern, []int{roundUp(n, s.tileEdge), roundUp(m, s.tileEdge)}, []int{s.tileEdge, s.tileEdge}); err != nil {
+		return err
+	}
+	var err error
+	switch f.Epi {
+	case EpiBias:
+		err = s.BiasAdd(c, f.Aux, m, n)
+	case EpiBiasReLU:
+		err = s.BiasReLU(c, f.Aux, m, n)
+	case EpiMask:
+		err = s.ReLUMask(c, f.Aux, m*n)
+	}
+	if err == nil && f.ColSum != nil {
+		err = s.ColSum(b, k, n, f.ColSum)
+	}
+	return err
 }
 
 func form(transA, transB bool) string {

@@ -92,6 +92,78 @@ func TestGemm(t *testing.T) {
 	}
 }
 
+// TestGemmFused checks every extra a GEMM can do as it writes C, on the
+// shapes of TestGemm that are not too slow to repeat, for both kernels: the
+// epilogues on A B and A B^T, and the column sums of B on A^T B.
+func TestGemmFused(t *testing.T) {
+	for _, kind := range []kernels.GemmKind{kernels.GemmRegister, kernels.GemmTiled} {
+		t.Run(kind.String(), func(t *testing.T) {
+			s, ctx, q := newSet(t, kind)
+			rng := rand.New(rand.NewPCG(cltest.Seed(t), 3))
+			for _, sh := range gemmShapes {
+				m, n, k := sh[0], sh[1], sh[2]
+				if m*n*k > 1<<22 {
+					continue
+				}
+				for _, tb := range []bool{false, true} {
+					br, bc := k, n
+					if tb {
+						br, bc = n, k
+					}
+					a32 := cltest.Float32(cltest.Rand(rng, m, k, -1, 1))
+					b32 := cltest.Float32(cltest.Rand(rng, br, bc, -1, 1))
+					bias32 := cltest.Float32(cltest.Rand(rng, 1, n, -1, 1))
+					// Z for the mask: about half its entries positive.
+					z32 := cltest.Float32(cltest.Rand(rng, m, n, -1, 1))
+					a, b := cltest.Buffer(t, ctx, q, m*k, a32), cltest.Buffer(t, ctx, q, br*bc, b32)
+					bias, z := cltest.Buffer(t, ctx, q, n, bias32), cltest.Buffer(t, ctx, q, m*n, z32)
+					prod := cpuref.MatMul(cpuref.Dense32(m, k, a32), cpuref.Dense32(br, bc, b32), false, tb)
+					biasRow := cpuref.Dense32(1, n, bias32).RawRowView(0)
+					for _, c := range []struct {
+						f    kernels.Fused
+						want *mat.Dense
+					}{
+						{kernels.Fused{Epi: kernels.EpiBias, Aux: bias}, cpuref.AddBias(prod, biasRow)},
+						{kernels.Fused{Epi: kernels.EpiBiasReLU, Aux: bias}, cpuref.BiasReLU(prod, biasRow)},
+						{kernels.Fused{Epi: kernels.EpiMask, Aux: z}, cpuref.ReLUMask(prod, cpuref.Dense32(m, n, z32))},
+					} {
+						out := cltest.Buffer(t, ctx, q, m*n, nil)
+						if err := s.GemmFused(false, tb, m, n, k, a, b, out, c.f); err != nil {
+							t.Fatal(err)
+						}
+						check(t, fmt.Sprintf("gemm transB=%v epilogue %d %dx%dx%d", tb, c.f.Epi, m, n, k),
+							cltest.Read(t, q, out, m*n), c.want, tolForward)
+					}
+				}
+				// A^T B with db = column sums of B (k x n).
+				at32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1))
+				d32 := cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
+				at, d := cltest.Buffer(t, ctx, q, k*m, at32), cltest.Buffer(t, ctx, q, k*n, d32)
+				out, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
+				if err := s.GemmFused(true, false, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprintf("gemm A^T B with column sums %dx%dx%d", m, n, k)
+				check(t, name, cltest.Read(t, q, out, m*n),
+					cpuref.MatMul(cpuref.Dense32(k, m, at32), cpuref.Dense32(k, n, d32), true, false), tolForward)
+				check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
+			}
+			// Extras that do not fit the form or the buffers are refused.
+			buf := cltest.Buffer(t, ctx, q, 64, nil)
+			if err := s.GemmFused(false, false, 4, 4, 4, buf, buf, buf, kernels.Fused{ColSum: buf}); err == nil {
+				t.Error("column sums on A B accepted")
+			}
+			small := cltest.Buffer(t, ctx, q, 10, nil)
+			if err := s.GemmFused(false, false, 8, 8, 4, buf, buf, buf, kernels.Fused{Epi: kernels.EpiMask, Aux: small}); err == nil {
+				t.Error("a 10-float mask accepted for an 8x8 product")
+			}
+			if err := s.GemmFused(false, false, 4, 4, 4, buf, buf, buf, kernels.Fused{Epi: kernels.EpiBias}); err == nil {
+				t.Error("a bias epilogue without a bias accepted")
+			}
+		})
+	}
+}
+
 func TestGemmRejectsBadShapes(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	small := cltest.Buffer(t, ctx, q, 10, nil)

@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -24,28 +25,47 @@ func benchBatch(batch int) ([]float32, []int32) {
 	return x, labels
 }
 
-// BenchmarkStep784x512x256x10Batch128 is one SGD step (forward, backward,
-// update) of the default network on the device, queued b.N times and waited
-// for once, as training runs.
-func BenchmarkStep784x512x256x10Batch128(b *testing.B) {
+// BenchmarkStep784x512x256x10 is one training step (forward, backward,
+// Nesterov update) of the default network on the device at batch 64, 128 and
+// 512, queued b.N times and waited for once, as training runs; "unfused"
+// runs the bias, ReLU, mask and bias-gradient kernels as launches of their
+// own, to measure what the fused GEMMs save.
+func BenchmarkStep784x512x256x10(b *testing.B) {
 	rt := open(b, kernels.GemmAuto)
-	net, err := nn.NewNetwork(rt, nn.Sizes(784, []int{512, 256}, 10), 128, 1)
+	for _, batch := range []int{64, 128, 512} {
+		for _, unfused := range []bool{false, true} {
+			name := fmt.Sprintf("Batch%d/fused", batch)
+			if unfused {
+				name = fmt.Sprintf("Batch%d/unfused", batch)
+			}
+			b.Run(name, func(b *testing.B) { benchStep(b, rt, batch, unfused) })
+		}
+	}
+}
+
+func benchStep(b *testing.B, rt *nn.Runtime, batch int, unfused bool) {
+	net, err := nn.NewNetwork(rt, nn.Sizes(784, []int{512, 256}, 10), batch, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer net.Release()
-	x, labels := benchBatch(128)
+	net.Unfused = unfused
+	if err := net.AllocVelocity(); err != nil {
+		b.Fatal(err)
+	}
+	x, labels := benchBatch(batch)
 	if err := net.SetBatch(x, labels); err != nil {
 		b.Fatal(err)
 	}
+	h := nn.DefaultConfig().Hyper(0.01)
 	step := func() {
-		if err := net.Forward(128); err != nil {
+		if err := net.Forward(batch); err != nil {
 			b.Fatal(err)
 		}
-		if err := net.Backward(128); err != nil {
+		if err := net.Backward(batch); err != nil {
 			b.Fatal(err)
 		}
-		if err := net.Step(kernels.Hyper{LR: 0.01}); err != nil {
+		if err := net.Step(h); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -60,7 +80,7 @@ func BenchmarkStep784x512x256x10Batch128(b *testing.B) {
 	if err := rt.Queue.Finish(); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(128*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 }
 
 // BenchmarkStepCPURef784x512x256x10Batch128 is the same step in float64 on

@@ -90,8 +90,22 @@ func LectureConfig() Config {
 // and a product of two sizes must stay below 2^31 (NewNetwork checks those).
 const MaxSize = 1 << 24
 
-// Validate reports the first setting that cannot train.
+// withDefaults fills the settings whose zero value means the lecture's
+// choice: cross-entropy and a constant learning rate.
+func (c Config) withDefaults() Config {
+	if c.Loss == "" {
+		c.Loss = CrossEntropy
+	}
+	if c.Schedule == "" {
+		c.Schedule = Constant
+	}
+	return c
+}
+
+// Validate reports the first setting that cannot train. An empty Loss or
+// Schedule stands for CrossEntropy and Constant.
 func (c Config) Validate() error {
+	c = c.withDefaults()
 	if len(c.Hidden) == 0 {
 		return fmt.Errorf("hidden: need at least one layer")
 	}

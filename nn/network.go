@@ -33,6 +33,10 @@ type Network struct {
 
 	// Loss is what Forward differentiates; the zero value is CrossEntropy.
 	Loss Loss
+	// Unfused runs the bias, ReLU, mask and bias-gradient kernels as
+	// launches of their own instead of inside the GEMMs: the same results,
+	// kept to measure what the fusion saves (see the Step benchmarks).
+	Unfused bool
 
 	Yp, labels, rowLoss, rowCorrect *cl.Buffer
 	sums                            *cl.Buffer // one slot of batch_stats, for BatchLoss
@@ -250,14 +254,21 @@ func (n *Network) GatherBatch(d *DeviceSet, order *cl.Buffer, first, rows int) e
 func (n *Network) Forward(rows int) error {
 	k, L := n.rt.Kernels, n.Layers()
 	for l := 1; l <= L; l++ {
-		if err := k.Gemm(false, false, rows, n.sizes[l], n.sizes[l-1], n.Z[l-1], n.W[l], n.Z[l]); err != nil {
-			return fmt.Errorf("forward layer %d: %w", l, err)
+		epi := kernels.EpiBiasReLU
+		if l == L {
+			epi = kernels.EpiBias
 		}
 		var err error
-		if l < L {
-			err = k.BiasReLU(n.Z[l], n.B[l], rows, n.sizes[l])
+		if n.Unfused {
+			if err = k.Gemm(false, false, rows, n.sizes[l], n.sizes[l-1], n.Z[l-1], n.W[l], n.Z[l]); err == nil {
+				if l < L {
+					err = k.BiasReLU(n.Z[l], n.B[l], rows, n.sizes[l])
+				} else {
+					err = k.BiasAdd(n.Z[l], n.B[l], rows, n.sizes[l])
+				}
+			}
 		} else {
-			err = k.BiasAdd(n.Z[l], n.B[l], rows, n.sizes[l])
+			err = k.GemmFused(false, false, rows, n.sizes[l], n.sizes[l-1], n.Z[l-1], n.W[l], n.Z[l], kernels.Fused{Epi: epi, Aux: n.B[l]})
 		}
 		if err != nil {
 			return fmt.Errorf("forward layer %d: %w", l, err)
@@ -301,24 +312,38 @@ func (n *Network) BatchLoss(rows int) (loss float64, correct int, err error) {
 //	dZ1 = [f'(Z1 W2 + b2) . dZ2] W2^T
 //	dW1 = X^T [f'(X W1 + b1) . dZ1],   db1 = column sums of the same
 //
-// for any number of layers. The mask f'(.) . dZ is applied in place.
+// for any number of layers. DZ[l] of a hidden layer holds the masked delta
+// f'(.) . dZ: the GEMM that makes dZ applies the mask as it writes, and the
+// GEMM that makes dW from it sums its columns into db in the same pass.
 func (n *Network) Backward(rows int) error {
 	k := n.rt.Kernels
 	for l := n.Layers(); l >= 1; l-- {
 		in, out := n.sizes[l-1], n.sizes[l]
-		if l < n.Layers() {
-			if err := k.ReLUMask(n.DZ[l], n.Z[l], rows*out); err != nil {
-				return fmt.Errorf("backward layer %d: %w", l, err)
+		if n.Unfused {
+			if l < n.Layers() {
+				if err := k.ReLUMask(n.DZ[l], n.Z[l], rows*out); err != nil {
+					return fmt.Errorf("backward layer %d: %w", l, err)
+				}
 			}
+			if err := k.Gemm(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l]); err != nil {
+				return fmt.Errorf("backward dW%d: %w", l, err)
+			}
+			if err := k.ColSum(n.DZ[l], rows, out, n.DB[l]); err != nil {
+				return fmt.Errorf("backward db%d: %w", l, err)
+			}
+			if l > 1 {
+				if err := k.Gemm(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1]); err != nil {
+					return fmt.Errorf("backward dZ%d: %w", l-1, err)
+				}
+			}
+			continue
 		}
-		if err := k.Gemm(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l]); err != nil {
-			return fmt.Errorf("backward dW%d: %w", l, err)
-		}
-		if err := k.ColSum(n.DZ[l], rows, out, n.DB[l]); err != nil {
-			return fmt.Errorf("backward db%d: %w", l, err)
+		if err := k.GemmFused(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l], kernels.Fused{ColSum: n.DB[l]}); err != nil {
+			return fmt.Errorf("backward dW%d and db%d: %w", l, l, err)
 		}
 		if l > 1 {
-			if err := k.Gemm(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1]); err != nil {
+			mask := kernels.Fused{Epi: kernels.EpiMask, Aux: n.Z[l-1]}
+			if err := k.GemmFused(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1], mask); err != nil {
 				return fmt.Errorf("backward dZ%d: %w", l-1, err)
 			}
 		}

@@ -67,6 +67,7 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	t := &Trainer{cfg: cfg, rt: rt}
 	var err error
 	if t.train, err = rt.Upload(split.Train); err != nil {
