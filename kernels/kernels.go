@@ -74,9 +74,10 @@ func ParseGemmKind(s string) (GemmKind, error) {
 }
 
 // regConfig is one build of gemm_reg.cl: a TM x 16*TNV block per work-item,
-// with compensated sums or without.
+// k summed in chunks of KC (0: the source's default), with compensated sums
+// or without.
 type regConfig struct {
-	tm, tnv     int
+	tm, tnv, kc int
 	compensated bool
 }
 
@@ -102,6 +103,8 @@ type Set struct {
 	gather, biasReLU, biasAdd, softmax, softmaxMSE, stats, mask, colSum, update, transpose *cl.Kernel
 
 	scratch *cl.Buffer // holds B^T for the register GEMM's A B^T form
+
+	tuned map[Shape]regConfig // per-shape register blocks from Tune or a cache
 }
 
 // New builds the kernels for the device of ctx. Building takes about half a
@@ -151,7 +154,9 @@ func (s *Set) program(file, options string) (*cl.Program, error) {
 	}
 	// sums.cl goes in front of every program (OpenCL 1.2 has no portable
 	// #include); #line keeps the compiler's line numbers those of file.
-	p, err := s.ctx.BuildProgram(sums+"\n#line 1 \""+file+"\"\n"+text, options)
+	// -w: clang's warnings (an unroll it declined) go to the process's
+	// stderr on PoCL; errors still come back in the BuildError's log.
+	p, err := s.ctx.BuildProgram(sums+"\n#line 1 \""+file+"\"\n"+text, options+" -w")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -270,7 +275,11 @@ func (s *Set) regKernels(c regConfig) ([2]*cl.Kernel, error) {
 	if c.compensated {
 		comp = 1
 	}
-	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", c.tm, c.tnv, comp))
+	opts := fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", c.tm, c.tnv, comp)
+	if c.kc > 0 {
+		opts += fmt.Sprintf(" -D KC=%d", c.kc)
+	}
+	p, err := s.program("gemm_reg.cl", opts)
 	if err != nil {
 		return [2]*cl.Kernel{}, err
 	}
@@ -436,7 +445,10 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 		}
 		b, ldb = s.scratch, n
 	}
-	cfg := regFor(n)
+	cfg, ok := s.tuned[Shape{TransA: transA, M: m, N: n, K: k}]
+	if !ok {
+		cfg = regFor(n)
+	}
 	ks, err := s.regKernels(cfg)
 	if err != nil {
 		return err

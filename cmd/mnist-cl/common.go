@@ -130,6 +130,61 @@ func (d *deviceFlags) open(e *env) (*nn.Runtime, error) {
 	return rt, nil
 }
 
+// tune gives the register GEMM the blocks measured fastest for the shapes of
+// a network of sizes at batch rows on this device: from the cache when it
+// has them, else by measuring now (the first time a device meets a shape)
+// and caching the result. MNISTCL_TUNE=off keeps the built-in blocks.
+func (d *deviceFlags) tune(e *env, rt *nn.Runtime, sizes []int, batch int) error {
+	if rt.Kernels.Kind() != kernels.GemmRegister || e.getenv("MNISTCL_TUNE") == "off" {
+		return nil
+	}
+	cache, err := kernels.DefaultTuneCache()
+	if err != nil {
+		return err
+	}
+	shapes := nn.Shapes(sizes, batch)
+	return tuneWith(e, rt, cache, shapes, false)
+}
+
+// tuneWith loads what cache has for shapes, measures the rest (all of them
+// when force), stores them and applies the whole tuning.
+func tuneWith(e *env, rt *nn.Runtime, cache *kernels.TuneCache, shapes []kernels.Shape, force bool) error {
+	key, err := rt.Kernels.TuneKey()
+	if err != nil {
+		return err
+	}
+	t, missing, err := cache.Load(key, shapes)
+	if err != nil {
+		return err
+	}
+	if force {
+		t, missing = kernels.Tuning{}, shapes
+	}
+	if len(missing) > 0 {
+		start := time.Now()
+		fmt.Fprintf(e.stderr, "tuning the GEMM for %d shapes on %s (once per device; cached in %s)...\n", len(missing), rt.Device.Name, cache.Path)
+		found, _, err := rt.Kernels.Tune(missing, func(format string, args ...any) {
+			fmt.Fprintf(e.stderr, "  "+format+"\n", args...)
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.ctx.Err(); err != nil {
+			return fmt.Errorf("tuning interrupted: %w", err)
+		}
+		for sh, b := range found {
+			t[sh] = b
+		}
+		if err := cache.Store(key, found); err != nil {
+			// Training can go on with the blocks measured; say why it will
+			// measure again next time.
+			fmt.Fprintf(e.stderr, "mnist-cl: warning: %v\n", err)
+		}
+		fmt.Fprintf(e.stderr, "tuned in %.1fs\n", time.Since(start).Seconds())
+	}
+	return rt.Kernels.UseTuning(t)
+}
+
 // openWithData opens the device, then loads the data: a wrong --device
 // should not wait for a download.
 func (d *deviceFlags) openWithData(e *env, dir string) (*nn.Runtime, *mnist.Split, error) {

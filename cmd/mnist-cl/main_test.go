@@ -24,7 +24,14 @@ const smallData = "../../testdata/mnist-small"
 func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	// Tests choose their own odd shapes; tuning each would measure for
+	// seconds what the tests do not time. TestTune covers tuning.
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "MNISTCL_TUNE" {
+			return "off"
+		}
+		return ""
+	}}
 	code := run(e, args)
 	return code, out.String(), errb.String()
 }

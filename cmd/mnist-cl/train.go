@@ -17,6 +17,7 @@ import (
 
 	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 	"github.com/mnist-cl/mnist-cl/internal/plots"
+	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
@@ -84,6 +85,10 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	sizes := nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
+	if err := dev.tune(e, rt, sizes, min(cfg.Batch, split.Train.Len())); err != nil {
+		return err
+	}
 	t, err := nn.NewTrainer(rt, split, cfg)
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ func runVerify(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	if err := dev.tune(e, rt, nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses), cfg.Batch); err != nil {
+		return err
+	}
 	random, real, err := verifyBoth(rt, split.Train, cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,622 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/mnist"
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+const (
+	// benchPixels is MNIST's input width: the GEMMs and steps run on random
+	// data, so they need no data set to know it.
+	benchPixels = 28 * 28
+	// benchLoop is how long one timed loop queues work for before it waits:
+	// long enough that the one wait (about 25 us on PoCL) is lost in it.
+	benchLoop = 50 * time.Millisecond
+	// maxCallsPerLoop bounds the commands queued before a wait, as the
+	// Trainer's syncEvery does: a GPU may run a small GEMM in microseconds.
+	maxCallsPerLoop = 10000
+)
+
+type benchOptions struct {
+	json  bool
+	data  string
+	reps  int
+	epoch bool
+}
+
+func runBench(e *env, args []string) error {
+	fs := newFlags("bench")
+	var dev deviceFlags
+	dev.register(fs)
+	var o benchOptions
+	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object on stdout")
+	fs.StringVar(&o.data, "data", "", "folder with the four MNIST files for the epoch (default: the per-user cache, fetched when missing)")
+	fs.IntVar(&o.reps, "reps", 7, "timed loops per measurement, 1 to 1000; the report gives their median")
+	fs.BoolVar(&o.epoch, "epoch", true, "also time one epoch of training on the real data at the default config")
+	if err := parse(e, fs, "[flags]", "Times, on the device, each of the eight GEMMs of one batch-128 training step of\nthe default 784-512-256-10 network, the whole step (forward, backward, update)\nat batch 64, 128 and 512, the same step in cpuref (float64 gonum), one epoch of\ntraining, and reports the process's peak resident memory. Each figure is the\nmedian of -reps loops that queue the work for about 50 ms and wait once.\nProgress goes to stderr, the report to stdout.", args); err != nil {
+		return err
+	}
+	if o.reps < 1 || o.reps > 1000 {
+		return &usageError{err: fmt.Errorf("-reps: want 1 to 1000 timed loops, got %d", o.reps)}
+	}
+	b := &bencher{e: e, start: time.Now(), reps: o.reps, loop: benchLoop}
+
+	var rt *nn.Runtime
+	var split *mnist.Split
+	var err error
+	if o.epoch {
+		rt, split, err = dev.openWithData(e, o.data)
+	} else {
+		rt, err = dev.open(e)
+	}
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	b.rt = rt
+
+	cfg := nn.DefaultConfig()
+	sizes := nn.Sizes(benchPixels, cfg.Hidden, mnist.NumClasses)
+	r := &benchReport{
+		Date:       b.start.UTC().Format(time.RFC3339),
+		Device:     rt.Device.Name,
+		DeviceType: rt.Device.Type.String(),
+		Platform:   rt.Device.Platform,
+		GemmKernel: rt.Kernels.Kind().String(),
+		CPU:        cpuModel(),
+		CPUs:       runtime.NumCPU(),
+		GoVersion:  runtime.Version(),
+		OSArch:     runtime.GOOS + "/" + runtime.GOARCH,
+		Reps:       o.reps,
+		LoopMS:     float64(b.loop) / float64(time.Millisecond),
+		Network:    sizes,
+		Optimizer:  cfg.Optimizer(),
+		LR:         widen(cfg.LR),
+		Momentum:   widen(cfg.Momentum),
+		Decay:      widen(cfg.WeightDecay),
+		GemmBatch:  cfg.Batch,
+	}
+	if err := b.rss(r, "open"); err != nil {
+		return err
+	}
+
+	shapes := trainingGemms(sizes, cfg.Batch)
+	b.note("timing the %d GEMMs of a batch-%d step", len(shapes), cfg.Batch)
+	phase := time.Now()
+	for _, g := range shapes {
+		res, err := b.gemm(g)
+		if err != nil {
+			return err
+		}
+		r.Gemms = append(r.Gemms, res)
+		r.GemmTotalUS += res.US
+	}
+	b.note("GEMMs timed in %.1fs", time.Since(phase).Seconds())
+	if err := b.rss(r, "gemms"); err != nil {
+		return err
+	}
+
+	// The default batch is among them, for the cpuref ratio.
+	stepBatches := []int{64, 128, 512}
+	b.note("timing training steps at batch %v", stepBatches)
+	phase = time.Now()
+	for _, batch := range stepBatches {
+		res, err := b.step(sizes, batch, cfg)
+		if err != nil {
+			return err
+		}
+		r.Steps = append(r.Steps, res)
+	}
+	b.note("steps timed in %.1fs", time.Since(phase).Seconds())
+	if err := b.rss(r, "steps"); err != nil {
+		return err
+	}
+
+	b.note("timing the cpuref step at batch %d", cfg.Batch)
+	phase = time.Now()
+	if r.CPURef, err = b.cpurefStep(sizes, cfg); err != nil {
+		return err
+	}
+	for _, s := range r.Steps {
+		if s.Batch == r.CPURef.Batch {
+			r.CPURef.Ratio = r.CPURef.US / s.US
+		}
+	}
+	b.note("cpuref timed in %.1fs", time.Since(phase).Seconds())
+	if err := b.rss(r, "cpuref"); err != nil {
+		return err
+	}
+
+	if o.epoch {
+		phase = time.Now()
+		if r.Epoch, err = b.epoch(split, cfg); err != nil {
+			return err
+		}
+		b.note("epoch done in %.1fs", time.Since(phase).Seconds())
+		if err := b.rss(r, "epoch"); err != nil {
+			return err
+		}
+	}
+
+	if o.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		return nil
+	}
+	return writeBenchText(e.stdout, r)
+}
+
+// benchReport is what bench measures; its JSON names are the --json format.
+type benchReport struct {
+	Date       string  `json:"date"` // RFC 3339, UTC, when the run started
+	Device     string  `json:"device"`
+	DeviceType string  `json:"device_type"`
+	Platform   string  `json:"platform"`
+	GemmKernel string  `json:"gemm_kernel"`
+	CPU        string  `json:"cpu"` // /proc/cpuinfo's model name; "" when it has none
+	CPUs       int     `json:"cpus"`
+	GoVersion  string  `json:"go_version"`
+	OSArch     string  `json:"os_arch"`
+	Reps       int     `json:"reps"`
+	LoopMS     float64 `json:"loop_target_ms"`
+	Network    []int   `json:"network"`
+	Optimizer  string  `json:"optimizer"`
+	LR         float64 `json:"lr"`
+	Momentum   float64 `json:"momentum"`
+	Decay      float64 `json:"weight_decay"`
+
+	GemmBatch   int          `json:"gemm_batch"`
+	Gemms       []gemmResult `json:"gemms"`
+	GemmTotalUS float64      `json:"gemm_total_us"` // sum of the medians
+	Steps       []stepResult `json:"steps"`
+	CPURef      cpurefResult `json:"cpuref"`
+	Epoch       *epochResult `json:"epoch"` // null with --epoch=false
+
+	PeakRSSMB    float64    `json:"peak_rss_mb"`
+	PeakRSSPhase string     `json:"peak_rss_phase"` // the first phase after which the peak was seen
+	RSSPhases    []rssPhase `json:"rss_after_phase"`
+}
+
+// gemmShape is one product C = op(A) op(B), op(A) M x K and op(B) K x N.
+type gemmShape struct {
+	Name    string `json:"name"`    // "Z1 128x784x512": the result, then M x K x N
+	Product string `json:"product"` // "Z1 = X W1"
+	Form    string `json:"form"`    // "A B", "A^T B" or "A B^T"
+	M       int    `json:"m"`
+	K       int    `json:"k"`
+	N       int    `json:"n"`
+	transA  bool
+	transB  bool
+}
+
+type gemmResult struct {
+	gemmShape
+	US           float64 `json:"us"` // median time of one GEMM
+	GFLOPS       float64 `json:"gflops"`
+	CallsPerLoop int     `json:"calls_per_loop"`
+}
+
+type stepResult struct {
+	Batch        int     `json:"batch"`
+	US           float64 `json:"us"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	CallsPerLoop int     `json:"calls_per_loop"`
+}
+
+type cpurefResult struct {
+	Batch int     `json:"batch"`
+	US    float64 `json:"us"`
+	Ratio float64 `json:"ratio"` // cpuref time over the device's at the same batch
+}
+
+type epochResult struct {
+	TrainImages       int     `json:"train_images"`
+	ValImages         int     `json:"val_images"`
+	TrainSeconds      float64 `json:"train_seconds"`
+	Seconds           float64 `json:"seconds"` // with validation
+	TrainImagesPerSec float64 `json:"train_images_per_sec"`
+	WarmUpSeconds     float64 `json:"warm_up_seconds"` // first launch of every kernel, before the epoch
+	ValAccuracy       float64 `json:"val_accuracy"`
+}
+
+type rssPhase struct {
+	Phase string  `json:"phase"`
+	MB    float64 `json:"peak_rss_mb"`
+}
+
+// trainingGemms are the products of one step of the network of sizes at
+// batch rows, in the order the pass runs them: forward Z_l = Z_{l-1} W_l,
+// then per layer from the last dW_l = Z_{l-1}^T dZ_l and dZ_{l-1} = dZ_l W_l^T.
+func trainingGemms(sizes []int, batch int) []gemmShape {
+	L := len(sizes) - 1
+	z := func(l int) string {
+		if l == 0 {
+			return "X"
+		}
+		return fmt.Sprintf("Z%d", l)
+	}
+	shape := func(result, product string, transA, transB bool, m, k, n int) gemmShape {
+		form := "A B"
+		switch {
+		case transA:
+			form = "A^T B"
+		case transB:
+			form = "A B^T"
+		}
+		return gemmShape{Name: fmt.Sprintf("%s %dx%dx%d", result, m, k, n), Product: product, Form: form,
+			M: m, K: k, N: n, transA: transA, transB: transB}
+	}
+	var out []gemmShape
+	for l := 1; l <= L; l++ {
+		out = append(out, shape(z(l), fmt.Sprintf("%s = %s W%d", z(l), z(l-1), l), false, false, batch, sizes[l-1], sizes[l]))
+	}
+	for l := L; l >= 1; l-- {
+		out = append(out, shape(fmt.Sprintf("dW%d", l), fmt.Sprintf("dW%d = %s^T dZ%d", l, z(l-1), l), true, false, sizes[l-1], batch, sizes[l]))
+		if l > 1 {
+			out = append(out, shape(fmt.Sprintf("dZ%d", l-1), fmt.Sprintf("dZ%d = dZ%d W%d^T", l-1, l, l), false, true, batch, sizes[l], sizes[l-1]))
+		}
+	}
+	return out
+}
+
+// bencher runs the measurements of one bench command.
+type bencher struct {
+	e     *env
+	rt    *nn.Runtime
+	start time.Time
+	reps  int
+	loop  time.Duration
+}
+
+// note writes a progress line to stderr with the time since the start.
+func (b *bencher) note(format string, args ...any) {
+	fmt.Fprintf(b.e.stderr, "%6.1fs  %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// interrupted is the error of a run stopped by a signal while doing what.
+func (b *bencher) interrupted(what string) error {
+	if err := b.e.ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %s: %v", errInterrupted, what, err)
+	}
+	return nil
+}
+
+// measure times one call of queue, which only queues its work; wait waits for
+// it. After a first call (PoCL compiles a kernel at its first launch), it
+// picks a count of calls whose loop takes about b.loop, then runs b.reps such
+// loops of that many calls and one wait each, and returns the median time
+// per call. Waiting once per loop, not per call, keeps the cost of a wait
+// (25 us on PoCL) out of small GEMMs, and is how training runs them.
+func (b *bencher) measure(what string, queue, wait func() error) (time.Duration, int, error) {
+	if err := b.interrupted(what); err != nil {
+		return 0, 0, err
+	}
+	loop := func(calls int) (time.Duration, error) {
+		t0 := time.Now()
+		for range calls {
+			if err := queue(); err != nil {
+				return 0, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		if err := wait(); err != nil {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
+		return time.Since(t0), nil
+	}
+	if _, err := loop(1); err != nil {
+		return 0, 0, err
+	}
+	// Grow the count until a loop is long enough to extrapolate from.
+	calls := 1
+	for {
+		d, err := loop(calls)
+		if err != nil {
+			return 0, 0, err
+		}
+		if d >= b.loop/10 || calls >= maxCallsPerLoop {
+			calls = int(float64(calls) * float64(b.loop) / float64(max(d, 1)))
+			break
+		}
+		next := int(1.2 * float64(calls) * float64(b.loop/10) / float64(max(d, 1)))
+		calls = min(max(next, 2*calls), 100*calls, maxCallsPerLoop)
+	}
+	calls = min(max(calls, 1), maxCallsPerLoop)
+	per := make([]time.Duration, b.reps)
+	for i := range per {
+		if err := b.interrupted(what); err != nil {
+			return 0, 0, err
+		}
+		d, err := loop(calls)
+		if err != nil {
+			return 0, 0, err
+		}
+		per[i] = d / time.Duration(calls)
+	}
+	return median(per), calls, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// gemm times one product on random operands with the device's GEMM kernel.
+func (b *bencher) gemm(g gemmShape) (gemmResult, error) {
+	rng := rand.New(rand.NewPCG(uint64(g.M), uint64(g.N)<<32|uint64(g.K)))
+	var bufs []*cl.Buffer
+	defer func() {
+		for _, buf := range bufs {
+			buf.Release()
+		}
+	}()
+	for _, n := range []int{g.M * g.K, g.K * g.N, g.M * g.N} {
+		buf, err := b.randomBuffer(rng, n)
+		if err != nil {
+			return gemmResult{}, fmt.Errorf("GEMM %s: %w", g.Name, err)
+		}
+		bufs = append(bufs, buf)
+	}
+	k := b.rt.Kernels
+	d, calls, err := b.measure("GEMM "+g.Name, func() error {
+		return k.Gemm(g.transA, g.transB, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
+	}, b.rt.Queue.Finish)
+	if err != nil {
+		return gemmResult{}, err
+	}
+	flops := 2 * float64(g.M) * float64(g.N) * float64(g.K)
+	return gemmResult{gemmShape: g, US: micros(d), GFLOPS: flops / d.Seconds() / 1e9, CallsPerLoop: calls}, nil
+}
+
+// randomBuffer is a device buffer of n floats uniform in [-1, 1).
+func (b *bencher) randomBuffer(rng *rand.Rand, n int) (*cl.Buffer, error) {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 2*rng.Float32() - 1
+	}
+	buf, err := b.rt.Context.NewBuffer(4 * n)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %d floats: %w", n, err)
+	}
+	if err := b.rt.Queue.WriteFloat32(buf, 0, x); err != nil {
+		buf.Release()
+		return nil, fmt.Errorf("upload %d floats: %w", n, err)
+	}
+	return buf, nil
+}
+
+// randomBatch is a batch of uniform pixels in [0, 1) and random labels.
+func randomBatch(batch, pixels int) ([]float32, []int32) {
+	rng := rand.New(rand.NewPCG(1, uint64(batch)))
+	x := make([]float32, batch*pixels)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	labels := make([]int32, batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(mnist.NumClasses))
+	}
+	return x, labels
+}
+
+// step times one training step on the device as the Trainer runs it, less
+// the gather: forward, backward and the update of cfg's optimiser.
+func (b *bencher) step(sizes []int, batch int, cfg nn.Config) (stepResult, error) {
+	what := fmt.Sprintf("step at batch %d", batch)
+	net, err := nn.NewNetwork(b.rt, sizes, batch, cfg.Seed)
+	if err != nil {
+		return stepResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	defer net.Release()
+	if err := net.AllocVelocity(); err != nil {
+		return stepResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := net.SetBatch(randomBatch(batch, sizes[0])); err != nil {
+		return stepResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	h := cfg.Hyper(cfg.LR)
+	d, calls, err := b.measure(what, func() error {
+		if err := net.Forward(batch); err != nil {
+			return err
+		}
+		if err := net.Backward(batch); err != nil {
+			return err
+		}
+		return net.Step(h)
+	}, b.rt.Queue.Finish)
+	if err != nil {
+		return stepResult{}, err
+	}
+	return stepResult{Batch: batch, US: micros(d), ImagesPerSec: float64(batch) / d.Seconds(), CallsPerLoop: calls}, nil
+}
+
+// cpurefStep times the same step in float64 on gonum at the default batch.
+func (b *bencher) cpurefStep(sizes []int, cfg nn.Config) (cpurefResult, error) {
+	w, bias := nn.InitParams(sizes, cfg.Seed)
+	p, err := cpuref.FromFloat32(sizes, w, bias)
+	if err != nil {
+		return cpurefResult{}, fmt.Errorf("cpuref step: %w", err)
+	}
+	x32, labels32 := randomBatch(cfg.Batch, sizes[0])
+	x := cpuref.Dense32(cfg.Batch, sizes[0], x32)
+	labels := make([]int, len(labels32))
+	for i, y := range labels32 {
+		labels[i] = int(y)
+	}
+	v := cpuref.NewVelocity(p)
+	lr, mu, wd := widen(cfg.LR), widen(cfg.Momentum), widen(cfg.WeightDecay)
+	var a *cpuref.Activations
+	d, _, err := b.measure("cpuref step", func() error {
+		a = cpuref.Forward(p, x)
+		cpuref.StepMomentum(p, cpuref.Backward(p, a, labels), v, lr, mu, wd, cfg.Nesterov)
+		return nil
+	}, func() error { return nil })
+	if err != nil {
+		return cpurefResult{}, err
+	}
+	return cpurefResult{Batch: cfg.Batch, US: micros(d)}, nil
+}
+
+// epoch trains one epoch at cfg on split, after the Trainer's warm-up.
+func (b *bencher) epoch(split *mnist.Split, cfg nn.Config) (*epochResult, error) {
+	if err := b.interrupted("epoch"); err != nil {
+		return nil, err
+	}
+	b.note("uploading %d images and building the trainer", split.Train.Len()+split.Validation.Len()+split.Test.Len())
+	t, err := nn.NewTrainer(b.rt, split, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Release()
+	b.note("training one epoch of %d images at batch %d (warm-up took %.2fs)", split.Train.Len(), cfg.Batch, t.WarmUp.Seconds())
+	ep, err := t.Epoch(b.e.ctx)
+	if err != nil {
+		if ctxErr := b.e.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, fmt.Errorf("%w: %v", errInterrupted, err)
+		}
+		return nil, err
+	}
+	r := &epochResult{TrainImages: split.Train.Len(), ValImages: split.Validation.Len(), Seconds: ep.Seconds,
+		TrainImagesPerSec: ep.ImagesPerSec, WarmUpSeconds: t.WarmUp.Seconds(), ValAccuracy: ep.ValAccuracy}
+	if ep.ImagesPerSec > 0 {
+		r.TrainSeconds = float64(r.TrainImages) / ep.ImagesPerSec
+	}
+	return r, nil
+}
+
+// rss records the peak resident memory so far after phase, so the report can
+// say in which phase the peak was reached.
+func (b *bencher) rss(r *benchReport, phase string) error {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return fmt.Errorf("peak memory: getrusage: %w", err)
+	}
+	// Linux reports KiB, macOS bytes.
+	bytes := float64(ru.Maxrss) * 1024
+	if runtime.GOOS == "darwin" {
+		bytes = float64(ru.Maxrss)
+	}
+	mb := bytes / 1e6
+	r.RSSPhases = append(r.RSSPhases, rssPhase{Phase: phase, MB: mb})
+	if mb > r.PeakRSSMB {
+		r.PeakRSSMB, r.PeakRSSPhase = mb, phase
+	}
+	return nil
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo, or "" where there is
+// none (not Linux, or an architecture that names it otherwise).
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(key) == "model name" {
+			return strings.TrimSpace(val)
+		}
+	}
+	return ""
+}
+
+// writeBenchText prints the report for a reader, tables aligned.
+func writeBenchText(w io.Writer, r *benchReport) error {
+	bw := bufio.NewWriter(w)
+	cpu := r.CPU
+	if cpu == "" {
+		cpu = "CPU model unknown"
+	}
+	fmt.Fprintf(bw, "mnist-cl bench  %s\n", r.Date)
+	fmt.Fprintf(bw, "device   %s (%s, %s), %s GEMM\n", r.Device, r.DeviceType, r.Platform, r.GemmKernel)
+	fmt.Fprintf(bw, "host     %s, %d logical CPUs, %s %s\n", cpu, r.CPUs, r.GoVersion, r.OSArch)
+	fmt.Fprintf(bw, "timing   median of %d loops; a loop queues the work for about %g ms, then waits once\n", r.Reps, r.LoopMS)
+
+	fmt.Fprintf(bw, "\nGEMMs of one training step, network %s, batch %d\n", sizesString(r.Network), r.GemmBatch)
+	fmt.Fprintf(bw, "(shape M x K x N: op(A) is M x K, op(B) K x N; GFLOP/s = 2 M N K / time)\n")
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "gemm\tproduct\tform\t      us\t GFLOP/s\tcalls/loop")
+	for _, g := range r.Gemms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%8.1f\t%8.1f\t%10d\n", g.Name, g.Product, g.Form, g.US, g.GFLOPS, g.CallsPerLoop)
+	}
+	fmt.Fprintf(tw, "sum of the %d\t\t\t%8.1f\t\t\n", len(r.Gemms), r.GemmTotalUS)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(bw, "\ntraining step: forward, backward, %s update (lr %g, momentum %g, weight decay %g)\n",
+		r.Optimizer, r.LR, r.Momentum, r.Decay)
+	tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "batch\t      us\t images/s\tcalls/loop")
+	for _, s := range r.Steps {
+		fmt.Fprintf(tw, "%5d\t%8.1f\t%9s\t%10d\n", s.Batch, s.US, thousands(s.ImagesPerSec), s.CallsPerLoop)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "cpuref (float64 gonum) at batch %d: %s us per step, %.1fx the device's\n",
+		r.CPURef.Batch, thousands(r.CPURef.US), r.CPURef.Ratio)
+
+	if ep := r.Epoch; ep != nil {
+		fmt.Fprintf(bw, "\nepoch    %.2f s training (%s img/s), %.2f s with validation; %s training and %s validation images, default config, val accuracy %.2f%%\n",
+			ep.TrainSeconds, thousands(ep.TrainImagesPerSec), ep.Seconds, thousands(float64(ep.TrainImages)),
+			thousands(float64(ep.ValImages)), 100*ep.ValAccuracy)
+	} else {
+		fmt.Fprintf(bw, "\nepoch    not run (--epoch=false)\n")
+	}
+	phases := make([]string, len(r.RSSPhases))
+	for i, p := range r.RSSPhases {
+		phases[i] = fmt.Sprintf("%s %.1f", p.Phase, p.MB)
+	}
+	fmt.Fprintf(bw, "memory   peak RSS %.1f MB, reached by the end of %q (peak so far after: %s MB)\n",
+		r.PeakRSSMB, r.PeakRSSPhase, strings.Join(phases, ", "))
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// thousands formats v rounded to a whole number with commas: 70,500.
+func thousands(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
