@@ -3,8 +3,11 @@
 GO ?= go
 BIN := ./mnist-cl
 TRAINFLAGS ?=
+# How long each fuzz target runs in `make test` (CI); `make fuzz` runs longer.
+FUZZTIME ?= 20s
+FUZZ := ./mnist:FuzzReadImages ./mnist:FuzzReadLabels ./internal/safetensors:FuzzRead ./internal/digit:FuzzDecode
 
-.PHONY: setup build train test verify bench clean
+.PHONY: setup build train test race fuzz verify bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +24,19 @@ verify: build
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	$(MAKE) --no-print-directory race
+	$(MAKE) --no-print-directory fuzz
+
+# The packages whose host code runs goroutines (fetch deadlines, signals).
+race:
+	$(GO) test -race -count=1 -timeout 10m ./mnist ./internal/atomicfile ./internal/safetensors ./internal/digit
+
+fuzz:
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./nn ./kernels

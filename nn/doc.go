@@ -12,17 +12,30 @@
 // # One training step
 //
 //	GatherBatch   X, labels <- images[perm[first:first+rows]] / 255   (on the device)
-//	Forward       Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3,
-//	              Yp = softmax(Z3), dZ3 = (Yp - Y)/rows, per-row loss and hit
+//	Forward       Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3 (bias and
+//	              ReLU applied by the GEMM as it writes), Yp = softmax(Z3),
+//	              dZ3 = (Yp - Y)/rows (or the MSE loss's gradient), per-row loss and hit
 //	Stats         the batch's loss and hit sums into one slot of a buffer
-//	Backward      dW3 = Z2^T dZ3, db3, dZ2 = dZ3 W3^T, mask, dW2, db2, dZ1, mask, dW1, db1
-//	Step          W <- W - lr dW, b <- b - lr db
+//	Backward      dW3 = Z2^T dZ3 with db3 in the same pass, dZ2 = dZ3 W3^T masked
+//	              by f'(Z2) as it is written, dW2 and db2, dZ1 masked, dW1 and db1
+//	Step          one launch per layer for W and b: W <- W - lr dW (the lecture's
+//	              SGD), or PyTorch's SGD with momentum, Nesterov and weight decay
 //
-// The loss is the batch mean of the cross-entropy, hence the 1/rows in dZ3.
-// All of it is queued without waiting: per step nothing crosses to the host.
-// The Trainer uploads each epoch's shuffle once and reads the statistics once
-// per epoch, which is also where a non-finite loss is caught and reported
-// with its epoch and step.
+// The loss is the batch mean, hence the 1/rows in dZ3. All of it is queued
+// without waiting: per step nothing crosses to the host. The Trainer uploads
+// each epoch's shuffle once (drawn from the seed and the epoch number, so a
+// resumed run walks the same batches), reads the statistics at its waits
+// every 64 steps, and catches a non-finite loss there with its epoch and
+// step. The learning rate of each step comes from Config.LRAt, which depends
+// only on the step's index, the schedule and the run's length.
+//
+// # Checkpoints
+//
+// A Checkpoint holds the parameters, the momentum velocities and the
+// position (finished epochs and steps into the next) with the Config, as
+// safetensors in PyTorch's names and layout (fc1.weight is [out, in]).
+// Restore puts one into a Trainer of the same network and data; the run then
+// ends with the same bits as a run never stopped.
 //
 // # Ownership
 //

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/mnist-cl/mnist-cl/cl"
 	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/kernels"
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
@@ -47,10 +50,10 @@ func runBench(e *env, args []string) error {
 	dev.register(fs)
 	var o benchOptions
 	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object on stdout")
-	fs.StringVar(&o.data, "data", "", "folder with the four MNIST files for the epoch (default: the per-user cache, fetched when missing)")
+	fs.StringVar(&o.data, "data", "", "folder with the four MNIST files for the epoch, unread with -epoch=false (default: the per-user cache, fetched when missing)")
 	fs.IntVar(&o.reps, "reps", 7, "timed loops per measurement, 1 to 1000; the report gives their median")
 	fs.BoolVar(&o.epoch, "epoch", true, "also time one epoch of training on the real data at the default config")
-	if err := parse(e, fs, "[flags]", "Times, on the device, each of the eight GEMMs of one batch-128 training step of\nthe default 784-512-256-10 network, the whole step (forward, backward, update)\nat batch 64, 128 and 512, the same step in cpuref (float64 gonum), one epoch of\ntraining, and reports the process's peak resident memory. Each figure is the\nmedian of -reps loops that queue the work for about 50 ms and wait once.\nProgress goes to stderr, the report to stdout.", args); err != nil {
+	if err := parse(e, fs, "[flags]", "Times, on the device, each of the eight GEMMs of one batch-128 training step of\nthe default 784-512-256-10 network, the whole step (forward, backward, update)\nat batch 64, 128 and 512, the same step in cpuref (float64 gonum), one epoch of\ntraining, and reports the process's peak resident memory. Each figure is the\nmedian of -reps loops that queue the work for about 50 ms and wait once.\nThe register GEMM runs the blocks train would, tuning first the shapes the\ncache lacks (MNISTCL_TUNE=off keeps the built-in blocks). Progress goes to\nstderr, the report to stdout.", args); err != nil {
 		return err
 	}
 	if o.reps < 1 || o.reps > 1000 {
@@ -74,12 +77,19 @@ func runBench(e *env, args []string) error {
 
 	cfg := nn.DefaultConfig()
 	sizes := nn.Sizes(benchPixels, cfg.Hidden, mnist.NumClasses)
+	// The default batch is among them, for the cpuref ratio.
+	stepBatches := []int{64, 128, 512}
+	blocks, err := b.tune(sizes, stepBatches)
+	if err != nil {
+		return err
+	}
 	r := &benchReport{
 		Date:       b.start.UTC().Format(time.RFC3339),
 		Device:     rt.Device.Name,
 		DeviceType: rt.Device.Type.String(),
 		Platform:   rt.Device.Platform,
 		GemmKernel: rt.Kernels.Kind().String(),
+		GemmBlocks: blocks,
 		CPU:        cpuModel(),
 		CPUs:       runtime.NumCPU(),
 		GoVersion:  runtime.Version(),
@@ -108,13 +118,13 @@ func runBench(e *env, args []string) error {
 		r.Gemms = append(r.Gemms, res)
 		r.GemmTotalUS += res.US
 	}
+	// Rounded to the nanosecond the medians have, without the sum's float noise.
+	r.GemmTotalUS = math.Round(r.GemmTotalUS*1e3) / 1e3
 	b.note("GEMMs timed in %.1fs", time.Since(phase).Seconds())
 	if err := b.rss(r, "gemms"); err != nil {
 		return err
 	}
 
-	// The default batch is among them, for the cpuref ratio.
-	stepBatches := []int{64, 128, 512}
 	b.note("timing training steps at batch %v", stepBatches)
 	phase = time.Now()
 	for _, batch := range stepBatches {
@@ -173,7 +183,8 @@ type benchReport struct {
 	DeviceType string  `json:"device_type"`
 	Platform   string  `json:"platform"`
 	GemmKernel string  `json:"gemm_kernel"`
-	CPU        string  `json:"cpu"` // /proc/cpuinfo's model name; "" when it has none
+	GemmBlocks string  `json:"gemm_blocks"` // "tuned", "built-in" (MNISTCL_TUNE=off) or "none" (tiled)
+	CPU        string  `json:"cpu"`         // /proc/cpuinfo's model name; "" when it has none
 	CPUs       int     `json:"cpus"`
 	GoVersion  string  `json:"go_version"`
 	OSArch     string  `json:"os_arch"`
@@ -192,8 +203,12 @@ type benchReport struct {
 	CPURef      cpurefResult `json:"cpuref"`
 	Epoch       *epochResult `json:"epoch"` // null with --epoch=false
 
+	// Memory in MB of 10^6 bytes: the process's peak resident set, the
+	// phase by whose end it was reached, the most the Go runtime held at a
+	// phase's end (the rest is C), and the peak so far after each phase.
 	PeakRSSMB    float64    `json:"peak_rss_mb"`
-	PeakRSSPhase string     `json:"peak_rss_phase"` // the first phase after which the peak was seen
+	PeakRSSPhase string     `json:"peak_rss_phase"`
+	GoMB         float64    `json:"go_mb"`
 	RSSPhases    []rssPhase `json:"rss_after_phase"`
 }
 
@@ -241,7 +256,8 @@ type epochResult struct {
 
 type rssPhase struct {
 	Phase string  `json:"phase"`
-	MB    float64 `json:"peak_rss_mb"`
+	MB    float64 `json:"peak_rss_mb"` // the process's peak so far
+	GoMB  float64 `json:"go_mb"`       // the Go runtime's memory at the end of the phase
 }
 
 // trainingGemms are the products of one step of the network of sizes at
@@ -286,6 +302,39 @@ type bencher struct {
 	start time.Time
 	reps  int
 	loop  time.Duration
+}
+
+// tune gives the register GEMM the cached blocks for the GEMMs of a step at
+// every one of batches, measuring those the cache lacks, so each figure is
+// what train runs at that batch. UseTuning replaces the whole tuning, hence
+// one call for the union rather than deviceFlags.tune per batch. It returns
+// the report's gemm_blocks.
+func (b *bencher) tune(sizes, batches []int) (string, error) {
+	if b.rt.Kernels.Kind() != kernels.GemmRegister {
+		return "none", nil
+	}
+	if b.e.getenv("MNISTCL_TUNE") == "off" {
+		return "built-in", nil
+	}
+	cache, err := kernels.DefaultTuneCache()
+	if err != nil {
+		return "", err
+	}
+	var shapes []kernels.Shape
+	for _, batch := range batches {
+		for _, sh := range nn.Shapes(sizes, batch) {
+			if !slices.Contains(shapes, sh) {
+				shapes = append(shapes, sh)
+			}
+		}
+	}
+	if err := tuneWith(b.e, b.rt, cache, shapes, false); err != nil {
+		if ierr := b.interrupted("tuning the GEMM"); ierr != nil {
+			return "", ierr
+		}
+		return "", err
+	}
+	return "tuned", nil
 }
 
 // note writes a progress line to stderr with the time since the start.
@@ -510,7 +559,9 @@ func (b *bencher) epoch(split *mnist.Split, cfg nn.Config) (*epochResult, error)
 }
 
 // rss records the peak resident memory so far after phase, so the report can
-// say in which phase the peak was reached.
+// say in which phase the peak was reached, and the Go runtime's own memory
+// then, so it can say how much of it is C: the OpenCL driver, its compiler
+// and, on a CPU device, the buffers.
 func (b *bencher) rss(r *benchReport, phase string) error {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -521,11 +572,20 @@ func (b *bencher) rss(r *benchReport, phase string) error {
 	if runtime.GOOS == "darwin" {
 		bytes = float64(ru.Maxrss)
 	}
-	mb := bytes / 1e6
-	r.RSSPhases = append(r.RSSPhases, rssPhase{Phase: phase, MB: mb})
-	if mb > r.PeakRSSMB {
-		r.PeakRSSMB, r.PeakRSSPhase = mb, phase
+	// Mapped and not returned to the OS: an upper bound on what of the RSS
+	// is Go's.
+	m := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(m)
+	var goBytes float64
+	if m[0].Value.Kind() == metrics.KindUint64 && m[1].Value.Kind() == metrics.KindUint64 {
+		goBytes = float64(m[0].Value.Uint64() - m[1].Value.Uint64())
 	}
+	p := rssPhase{Phase: phase, MB: bytes / 1e6, GoMB: goBytes / 1e6}
+	r.RSSPhases = append(r.RSSPhases, p)
+	if p.MB > r.PeakRSSMB {
+		r.PeakRSSMB, r.PeakRSSPhase = p.MB, phase
+	}
+	r.GoMB = max(r.GoMB, p.GoMB)
 	return nil
 }
 
@@ -555,7 +615,7 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 		cpu = "CPU model unknown"
 	}
 	fmt.Fprintf(bw, "mnist-cl bench  %s\n", r.Date)
-	fmt.Fprintf(bw, "device   %s (%s, %s), %s GEMM\n", r.Device, r.DeviceType, r.Platform, r.GemmKernel)
+	fmt.Fprintf(bw, "device   %s (%s, %s), %s GEMM, %s blocks\n", r.Device, r.DeviceType, r.Platform, r.GemmKernel, r.GemmBlocks)
 	fmt.Fprintf(bw, "host     %s, %d logical CPUs, %s %s\n", cpu, r.CPUs, r.GoVersion, r.OSArch)
 	fmt.Fprintf(bw, "timing   median of %d loops; a loop queues the work for about %g ms, then waits once\n", r.Reps, r.LoopMS)
 
@@ -566,7 +626,7 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 	for _, g := range r.Gemms {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%8.1f\t%8.1f\t%10d\n", g.Name, g.Product, g.Form, g.US, g.GFLOPS, g.CallsPerLoop)
 	}
-	fmt.Fprintf(tw, "sum of the %d\t\t\t%8.1f\t\t\n", len(r.Gemms), r.GemmTotalUS)
+	fmt.Fprintf(tw, "sum of the %d\t\t\t%8.1f\n", len(r.Gemms), r.GemmTotalUS)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -595,8 +655,9 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 	for i, p := range r.RSSPhases {
 		phases[i] = fmt.Sprintf("%s %.1f", p.Phase, p.MB)
 	}
-	fmt.Fprintf(bw, "memory   peak RSS %.1f MB, reached by the end of %q (peak so far after: %s MB)\n",
-		r.PeakRSSMB, r.PeakRSSPhase, strings.Join(phases, ", "))
+	fmt.Fprintf(bw, "memory   peak RSS %.1f MB, reached during %s; at most %.1f MB of it is Go's, the rest C (OpenCL driver,\n",
+		r.PeakRSSMB, r.PeakRSSPhase, r.GoMB)
+	fmt.Fprintf(bw, "         its compiler, buffers on a CPU device); peak so far after %s MB\n", strings.Join(phases, ", "))
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

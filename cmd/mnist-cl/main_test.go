@@ -311,7 +311,8 @@ func copyFile(t *testing.T, from, to string) {
 
 // TestTrainDefaultsReachTarget is the README's train command: the default
 // network and flags on the full MNIST (fetched into the cache like a user's
-// first run) must reach 97.5% test accuracy.
+// first run, and tuned for the device like one) must reach 98.3% test
+// accuracy; seeds 1 to 4 gave 98.39-98.48%.
 func TestTrainDefaultsReachTarget(t *testing.T) {
 	var out, errb bytes.Buffer
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: os.Getenv}
@@ -327,8 +328,8 @@ func TestTrainDefaultsReachTarget(t *testing.T) {
 			}
 		}
 	}
-	if acc < 97.5 {
-		t.Fatalf("test accuracy %.2f%%, want at least 97.5%%", acc)
+	if acc < 98.3 {
+		t.Fatalf("test accuracy %.2f%%, want at least 98.3%%", acc)
 	}
 }
 
