@@ -60,10 +60,10 @@ func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, mo
 	for _, set := range []struct {
 		what string
 		n    int
-	}{{"training images", trainImages}, {"validation images", valImages}, {"test images", testImages}} {
-		add(set.what, u(set.n)*u(pixels))
-		add(set.what+"' labels", u(set.n))
-		add(set.what+"' order", 4*u(set.n))
+	}{{"training", trainImages}, {"validation", valImages}, {"test", testImages}} {
+		add(set.what+" images", u(set.n)*u(pixels))
+		add(set.what+" labels", u(set.n))
+		add(set.what+" order", 4*u(set.n))
 		if batch > 0 {
 			batches = max(batches, (set.n+batch-1)/batch)
 		}

@@ -67,6 +67,9 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := rt.CheckFits(NeedFor(split, cfg)); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	t := &Trainer{cfg: cfg, rt: rt}
 	var err error
