@@ -56,7 +56,7 @@
 
 // loadRow16 reads 16 consecutive floats of a row starting at column j, zero
 // past column n-1 when guarded.
-static inline float16 loadRow16(__global const float *row, int j, int n, bool guarded)
+static inline __attribute__((always_inline)) float16 loadRow16(__global const float *row, int j, int n, bool guarded)
 {
 	if (!guarded || j + 16 <= n)
 		return vload16(0, row + j);
@@ -69,7 +69,7 @@ static inline float16 loadRow16(__global const float *row, int j, int n, bool gu
 // storeC16 writes v to a row of C, or adds it to what the row holds; on the
 // last k-chunk it applies the epilogue (aux is the bias, or Z's row for the
 // mask).
-static inline void storeC16(float16 v, __global float *row, int j, int n, bool guarded, bool add,
+static inline __attribute__((always_inline)) void storeC16(float16 v, __global float *row, int j, int n, bool guarded, bool add,
 			    bool last, int epi, __global const float *aux)
 {
 	if (add)
@@ -95,7 +95,7 @@ static inline void storeC16(float16 v, __global float *row, int j, int n, bool g
 
 // accumulate adds a*b to acc; compensated (sums.cl), its rounding errors go
 // to comp, else comp stays zero and the compiler drops it.
-static inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
+static inline __attribute__((always_inline)) void accumulate(float16 *acc, float16 *comp, float a, float16 b)
 {
 #if COMPENSATED
 	fmaSum_float16(acc, comp, (float16)(a), b);
@@ -107,7 +107,7 @@ static inline void accumulate(float16 *acc, float16 *comp, float a, float16 b)
 // tile computes one block. transA, guarded and colsum are compile-time
 // constants at every call site, so inlining yields straight-line
 // specialisations.
-static inline void tile(int M, int N, int K,
+static inline __attribute__((always_inline)) void tile(int M, int N, int K,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb,
 		 __global float *restrict C, int ldc,

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,10 @@ func (t *Trainer) Checkpoint() (*Checkpoint, error) {
 	}
 	if c.VW, c.VB, err = t.Net.Velocity(); err != nil {
 		return nil, err
+	}
+	if !finite(c.W, c.B, c.VW, c.VB) {
+		return nil, fmt.Errorf("training diverged by epoch %d step %d (the parameters are not finite): not saved; try a smaller --lr than %v",
+			c.Epoch+1, c.Step, t.cfg.LR)
 	}
 	return c, nil
 }
@@ -317,4 +322,18 @@ func NewNetworkFrom(rt *Runtime, c *Checkpoint, maxBatch int) (*Network, error) 
 	}
 	n.Loss = c.Config.Loss
 	return n, nil
+}
+
+// finite reports whether every value of every layer is a finite number.
+func finite(sets ...[][]float32) bool {
+	for _, layers := range sets {
+		for _, l := range layers {
+			for _, v := range l {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

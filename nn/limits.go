@@ -40,20 +40,10 @@ type Memory struct {
 // one element); the sizes are those of network.go, train.go and data.go, and
 // TestNeedMatchesTrainer holds Need to them.
 func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, momentum bool) Memory {
-	u := func(n int) uint64 { return uint64(max(n, 0)) }
 	if most := max(trainImages, valImages, testImages); most > 0 && batch > most {
 		batch = most
 	}
-	m := Memory{Sizes: append([]int(nil), sizes...), Batch: batch}
-	add := func(what string, bytes uint64) {
-		m.Total += bytes
-		m.Buffers++
-		if bytes > m.Largest {
-			m.Largest, m.LargestName = bytes, what
-		}
-	}
-	floats := func(what string, n uint64) { add(what, 4*max(n, 1)) }
-
+	m := NeedNetwork(sizes, batch, momentum)
 	// The data sets, as Upload makes them: uint8 pixels and digits, and the
 	// identity order in int32.
 	batches := 0
@@ -61,34 +51,40 @@ func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, mo
 		what string
 		n    int
 	}{{"training", trainImages}, {"validation", valImages}, {"test", testImages}} {
-		add(set.what+" images", u(set.n)*u(pixels))
-		add(set.what+" labels", u(set.n))
-		add(set.what+" order", 4*u(set.n))
+		m.add(set.what+" images", nonNegative(set.n)*nonNegative(pixels))
+		m.add(set.what+" labels", nonNegative(set.n))
+		m.add(set.what+" order", 4*nonNegative(set.n))
 		if batch > 0 {
 			batches = max(batches, (set.n+batch-1)/batch)
 		}
 	}
-	floats("batch statistics", 2*u(batches))
-	floats("shuffle", u(trainImages))
+	m.floats("batch statistics", 2*nonNegative(batches))
+	m.floats("shuffle", nonNegative(trainImages))
+	return m
+}
 
-	// The network, as NewNetwork and AllocVelocity make it.
+// NeedNetwork counts the bytes of a Network alone, as NewNetwork allocates
+// it for batch rows (and AllocVelocity with momentum), with the GEMM
+// scratch its backward pass asks for: what verify, eval and predict build.
+func NeedNetwork(sizes []int, batch int, momentum bool) Memory {
+	m := Memory{Sizes: append([]int(nil), sizes...), Batch: batch}
 	L := len(sizes) - 1
-	b := u(batch)
+	b := nonNegative(batch)
 	if L >= 0 {
-		floats("X", b*u(sizes[0]))
+		m.floats("X", b*nonNegative(sizes[0]))
 	}
 	var scratch uint64
 	for l := 1; l <= L; l++ {
-		in, out := u(sizes[l-1]), u(sizes[l])
-		floats(fmt.Sprintf("W%d", l), in*out)
-		floats(fmt.Sprintf("b%d", l), out)
-		floats(fmt.Sprintf("dW%d", l), in*out)
-		floats(fmt.Sprintf("db%d", l), out)
-		floats(fmt.Sprintf("Z%d", l), b*out)
-		floats(fmt.Sprintf("dZ%d", l), b*out)
+		in, out := nonNegative(sizes[l-1]), nonNegative(sizes[l])
+		m.floats(fmt.Sprintf("W%d", l), in*out)
+		m.floats(fmt.Sprintf("b%d", l), out)
+		m.floats(fmt.Sprintf("dW%d", l), in*out)
+		m.floats(fmt.Sprintf("db%d", l), out)
+		m.floats(fmt.Sprintf("Z%d", l), b*out)
+		m.floats(fmt.Sprintf("dZ%d", l), b*out)
 		if momentum {
-			floats(fmt.Sprintf("velocity of W%d", l), in*out)
-			floats(fmt.Sprintf("velocity of b%d", l), out)
+			m.floats(fmt.Sprintf("velocity of W%d", l), in*out)
+			m.floats(fmt.Sprintf("velocity of b%d", l), out)
 		}
 		// dZ[l-1] = dZ[l] W[l]^T transposes W[l] into the scratch first.
 		if l > 1 {
@@ -104,19 +100,34 @@ func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, mo
 		}
 	}
 	if L >= 1 {
-		floats("Yp", b*u(sizes[L]))
+		m.floats("Yp", b*nonNegative(sizes[L]))
 	}
-	floats("row losses", b)
-	floats("row flags", b)
-	floats("batch sums", 2)
-	add("labels", 4*b) // int32, allocated directly
+	m.floats("row losses", b)
+	m.floats("row flags", b)
+	m.floats("batch sums", 2)
+	m.add("labels", 4*b) // int32, allocated directly
 	if scratch > 0 {
 		before := m.Total
-		floats("GEMM scratch", scratch)
+		m.floats("GEMM scratch", scratch)
 		m.Scratch = m.Total - before
 	}
 	return m
 }
+
+// add counts one buffer of bytes.
+func (m *Memory) add(what string, bytes uint64) {
+	m.Total += bytes
+	m.Buffers++
+	if bytes > m.Largest {
+		m.Largest, m.LargestName = bytes, what
+	}
+}
+
+// floats counts a float32 (or int32) buffer of n elements as Runtime.floats
+// allocates it: at least one element.
+func (m *Memory) floats(what string, n uint64) { m.add(what, 4*max(n, 1)) }
+
+func nonNegative(n int) uint64 { return uint64(max(n, 0)) }
 
 // NeedFor is Need for the Trainer that NewTrainer(rt, split, cfg) would
 // build.

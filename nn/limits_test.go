@@ -47,6 +47,13 @@ func TestNeedHandCount(t *testing.T) {
 			t.Errorf("momentum %v: scratch %d (want %d), unindexable %q", c.momentum, m.Scratch, scratch, m.Unindexable)
 		}
 	}
+	// The network alone, as verify, eval and predict build it.
+	if m := NeedNetwork(sizes, 5, true); m.Total != x+layer1+layer2+rows+velocity+scratch || m.Buffers != 1+12+5+4+1 {
+		t.Errorf("NeedNetwork = %d bytes in %d buffers; counted %d in %d", m.Total, m.Buffers, x+layer1+layer2+rows+velocity+scratch, 23)
+	}
+	if m := NeedNetwork([]int{784, 4, 10}, 16000000, false); !strings.Contains(m.Unindexable, "16000000 x 784") {
+		t.Errorf("batch 16000000: unindexable %q", m.Unindexable)
+	}
 	// A batch above the largest set allocates only the rows that can be used.
 	if m := Need(sizes, 1000, 7, 3, 2, 4, false); m.Batch != 7 {
 		t.Errorf("batch 1000 on 7 images: Batch %d, want 7", m.Batch)

@@ -228,6 +228,14 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 			if ferr := t.rt.Queue.Finish(); ferr != nil {
 				return e, ferr
 			}
+			// A network that diverged since the last check must not be
+			// saved as if it were the run's progress.
+			if _, _, bad, serr := t.sums(from, t.step); serr != nil {
+				return e, fmt.Errorf("epoch %d: %w", e.Epoch, serr)
+			} else if bad >= 0 {
+				return e, fmt.Errorf("training diverged at epoch %d step %d (the loss is not finite); try a smaller --lr than %v",
+					e.Epoch, bad+1, t.cfg.LR)
+			}
 			return e, fmt.Errorf("interrupted during epoch %d after step %d: %w", e.Epoch, t.step, err)
 		}
 		first := t.step * t.batch

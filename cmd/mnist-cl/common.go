@@ -170,7 +170,7 @@ func tuneWith(e *env, rt *nn.Runtime, cache *kernels.TuneCache, shapes []kernels
 			return err
 		}
 		if err := e.ctx.Err(); err != nil {
-			return fmt.Errorf("tuning interrupted: %w", err)
+			return fmt.Errorf("%w while tuning the GEMM: %v", errInterrupted, err)
 		}
 		for sh, b := range found {
 			t[sh] = b

@@ -55,6 +55,9 @@ func runEval(e *env, args []string) error {
 	if set.Pixels() != ck.Sizes[0] {
 		return fmt.Errorf("%s: the network takes %d pixels, the images have %d", *model, ck.Sizes[0], set.Pixels())
 	}
+	if err := rt.CheckFits(nn.NeedNetwork(ck.Sizes, min(*batch, set.Len()), false)); err != nil {
+		return err
+	}
 	net, err := nn.NewNetworkFrom(rt, ck, min(*batch, set.Len()))
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,8 @@ func TestInterruptAndResume(t *testing.T) {
 
 	cut := filepath.Join(dir, "cut.safetensors")
 	cmd := exec.Command(bin, append(run, "--save", cut)...)
+	// As runCmd: the in-process runs use the built-in GEMM blocks.
+	cmd.Env = append(os.Environ(), "MNISTCL_TUNE=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -289,4 +292,50 @@ func readSmallTest(t *testing.T) *mnist.Set {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// TestNumpyReadsCheckpoint runs scripts/eval_checkpoint.py, which reads a
+// checkpoint with NumPy alone per the safetensors specification, and wants
+// the accuracy and loss eval prints. It needs python3 with numpy (CI
+// installs python3-numpy) and is skipped where that is missing.
+func TestNumpyReadsCheckpoint(t *testing.T) {
+	python := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import numpy").Run() == nil {
+			python = p
+			break
+		}
+	}
+	if python == "" {
+		t.Skip("no python3 with numpy")
+	}
+	model := filepath.Join(t.TempDir(), "m.safetensors")
+	if code, _, stderr := runCmd(t, "train", "--data", smallData, "--hidden", "48,24", "--epochs", "2", "--save", model); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := runCmd(t, "eval", "--data", smallData, "--model", model)
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	var acc, loss float64
+	var wrong int
+	i := strings.Index(out, "accuracy ")
+	if i < 0 {
+		t.Fatalf("eval output: %s", out)
+	}
+	if _, err := fmt.Sscanf(out[i:], "accuracy %f%% (%d wrong), loss %f", &acc, &wrong, &loss); err != nil {
+		t.Fatalf("parse %q: %v", out[i:], err)
+	}
+	py, err := exec.Command(python, "../../scripts/eval_checkpoint.py", model, "--data", smallData).Output()
+	if err != nil {
+		t.Fatalf("eval_checkpoint.py: %v", err)
+	}
+	var pyAcc, pyLoss float64
+	var n int
+	if _, err := fmt.Sscanf(string(py), "accuracy %f loss %f (%d images)", &pyAcc, &pyLoss, &n); err != nil {
+		t.Fatalf("parse %q: %v", py, err)
+	}
+	if n != 500 || math.Abs(100*pyAcc-acc) > 1e-9+0.005 || math.Abs(pyLoss-loss) > 1e-4 {
+		t.Fatalf("numpy: accuracy %.4f loss %.4f on %d images; eval: %.2f%% loss %.4f", pyAcc, pyLoss, n, acc, loss)
+	}
 }

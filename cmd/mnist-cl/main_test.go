@@ -350,6 +350,7 @@ func TestBinary(t *testing.T) {
 	// Many epochs of a wide layer on the small set: still training when the
 	// signal comes.
 	cmd = exec.Command(bin, "train", "--data", smallData, "--epochs", "100000", "--hidden", "256")
+	cmd.Env = append(os.Environ(), "MNISTCL_TUNE=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -85,6 +85,10 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	// Refuse what the device cannot hold before tuning for it or allocating.
+	if err := rt.CheckFits(nn.NeedFor(split, cfg)); err != nil {
+		return err
+	}
 	sizes := nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
 	if err := dev.tune(e, rt, sizes, min(cfg.Batch, split.Train.Len())); err != nil {
 		return err

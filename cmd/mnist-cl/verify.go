@@ -28,7 +28,11 @@ func runVerify(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
-	if err := dev.tune(e, rt, nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses), cfg.Batch); err != nil {
+	sizes := nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
+	if err := rt.CheckFits(nn.NeedNetwork(sizes, cfg.Batch, cfg.Momentum != 0)); err != nil {
+		return err
+	}
+	if err := dev.tune(e, rt, sizes, cfg.Batch); err != nil {
 		return err
 	}
 	random, real, err := verifyBoth(rt, split.Train, cfg)
