@@ -80,7 +80,12 @@ func Candidates(sh Shape) []Block {
 func candidates(sh Shape) []regConfig {
 	def := regFor(sh.N)
 	if def.compensated {
-		return []regConfig{{tm: 4, tnv: 1, compensated: true}, {tm: 8, tnv: 1, compensated: true}, def}
+		// Uncompensated thin blocks run several times faster; Tune's
+		// check against cpuref at the shape itself decides whether
+		// blocked summation is accurate enough there (at K in the
+		// hundreds it is; a one-unit layer over 784 inputs was not).
+		return []regConfig{{tm: 4, tnv: 1, compensated: true}, {tm: 8, tnv: 1, compensated: true}, def,
+			{tm: 2, tnv: 1, kc: 64}, {tm: 4, tnv: 1, kc: 64}, {tm: 8, tnv: 1, kc: 64}}
 	}
 	var out []regConfig
 	for _, tnv := range []int{1, 2, 4} {
