@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	// Decoding the gzipped files grew buffers that are garbage now; give
+	// them back before the device copies of the images are made.
+	debug.FreeOSMemory()
 	// Refuse what the device cannot hold before tuning for it or allocating.
 	if err := rt.CheckFits(nn.NeedFor(split, cfg)); err != nil {
 		return err
@@ -107,6 +111,10 @@ func runTrain(e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
 		sizesString(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
 		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
+	// The device holds the images now (on a CPU device, in this process's
+	// memory too): hand the host copy back to the system.
+	split = nil
+	debug.FreeOSMemory()
 
 	bar := tf.progress(e, t)
 	var history []plots.EpochPoint
