@@ -165,31 +165,10 @@ type Grads struct {
 // the bracket f'(...) . dZ named Delta. It panics on a label outside
 // [0, classes) or if len(labels) is not the batch size.
 func Backward(p *Params, a *Activations, labels []int) *Grads {
-	L := p.Layers()
-	g := &Grads{
-		DZ:    make([]*mat.Dense, L+1),
-		Delta: make([]*mat.Dense, L+1),
-		DW:    make([]*mat.Dense, L+1),
-		DB:    make([][]float64, L+1),
-	}
 	// dZ3 = Yp - Y (over the batch size).
-	_, g.DZ[L], g.Loss, g.Correct = SoftmaxMinusLabels(a.Z[L], labels)
-	for l := L; l >= 1; l-- {
-		if l == L {
-			g.Delta[l] = g.DZ[l]
-		} else {
-			// f'(Z1 W2 + b2) . dZ2, read off the post-activation Z2.
-			g.Delta[l] = ReLUMask(g.DZ[l], a.Z[l])
-		}
-		// dW3 = Z2^T dZ3; dW2 = Z1^T [f'(Z1 W2 + b2) . dZ2]; dW1 = X^T [...].
-		g.DW[l] = MatMul(a.Z[l-1], g.Delta[l], true, false)
-		// db3 = sum_l [dZ3]_{l,:}; db2 = sum_l [f'(Z1 W2 + b2) . dZ2]_{l,:}.
-		g.DB[l] = ColSum(g.Delta[l])
-		if l >= 2 {
-			// dZ2 = dZ3 W3^T; dZ1 = [f'(Z1 W2 + b2) . dZ2] W2^T.
-			g.DZ[l-1] = MatMul(g.Delta[l], p.W[l], false, true)
-		}
-	}
+	_, dZ, loss, correct := SoftmaxMinusLabels(a.Z[p.Layers()], labels)
+	g := BackwardFrom(p, a, dZ)
+	g.Loss, g.Correct = loss, correct
 	return g
 }
 
