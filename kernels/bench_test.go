@@ -58,3 +58,33 @@ func BenchmarkGemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTranspose times the transposes of W2 and W3 that the A B^T
+// products of a step (dZ1, dZ2) need on the register path.
+func BenchmarkTranspose(b *testing.B) {
+	s, ctx, q := newSet(b, kernels.GemmRegister)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, sh := range [][2]int{{512, 256}, {256, 10}} {
+		rows, cols := sh[0], sh[1]
+		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
+			in := cltest.Buffer(b, ctx, q, rows*cols, cltest.Float32(cltest.Rand(rng, rows, cols, -1, 1)))
+			out := cltest.Buffer(b, ctx, q, rows*cols, nil)
+			if err := s.Transpose(in, rows, cols, out); err != nil {
+				b.Fatal(err)
+			}
+			if err := q.Finish(); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Transpose(in, rows, cols, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := q.Finish(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(8*float64(rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}

@@ -102,7 +102,8 @@ type Set struct {
 
 	gather, biasReLU, biasAdd, softmax, softmaxMSE, stats, mask, colSum, update, transpose *cl.Kernel
 
-	scratch *cl.Buffer // holds B^T for the register GEMM's A B^T form
+	scratch        *cl.Buffer // holds B^T for the register GEMM's A B^T form
+	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
 
 	tuned map[Shape]regConfig // per-shape register blocks from Tune or a cache
 }
@@ -201,6 +202,11 @@ func (s *Set) build() error {
 		}
 		s.wg = max(1, min(s.wg, wg))
 	}
+	tg, err := s.transpose.WorkGroupSize(s.dev)
+	if err != nil {
+		return err
+	}
+	s.transposeGroup = max(1, min(16, tg))
 	if err := fitsGroup(s.dev, s.colSum, s.csCols*s.csRows); err != nil {
 		return err
 	}
@@ -645,5 +651,5 @@ func (s *Set) Transpose(in *cl.Buffer, rows, cols int, out *cl.Buffer) error {
 	if err := s.transpose.SetArgs(in, rows, cols, out); err != nil {
 		return err
 	}
-	return s.q.Enqueue(s.transpose, []int{(cols + 15) / 16, (rows + 15) / 16}, nil)
+	return s.q.Enqueue(s.transpose, []int{roundUp(rows, s.transposeGroup), (cols + 15) / 16}, []int{s.transposeGroup, 1})
 }

@@ -266,29 +266,38 @@ __kernel void update(__global float *restrict W, __global const float *restrict 
 
 // transpose: out[cols, rows] = in[rows, cols]^T. The CPU GEMM has no A B^T
 // form; dZ1 = [f'(Z1 W2 + b2) . dZ2] W2^T runs as a product with W2^T made
-// here. Each work-item moves a 16 x 16 tile through private memory, so both
-// the reads and the writes walk rows. Launch with global (ceil(cols/16),
-// ceil(rows/16)).
+// here. A work-item reads 16 consecutive floats of one row and writes them
+// down a column; launched in groups of 16 consecutive rows (global
+// (roundup(rows, 16), ceil(cols/16)), local (16, 1)), PoCL runs the group as
+// one vector loop, so each of the 16 stores is 16 consecutive floats of out.
 __kernel void transpose(__global const float *restrict in, const int rows, const int cols,
 			__global float *restrict out)
 {
-	const int j0 = get_global_id(0) * 16, i0 = get_global_id(1) * 16;
-	if (i0 >= rows || j0 >= cols)
+	const int i = get_global_id(0), j0 = get_global_id(1) * 16;
+	if (i >= rows || j0 >= cols)
 		return;
-	float t[16][16];
-	if (i0 + 16 <= rows && j0 + 16 <= cols) {
-		for (int r = 0; r < 16; r++)
-			vstore16(vload16(0, in + (size_t)(i0 + r) * cols + j0), 0, t[r]);
-		for (int c = 0; c < 16; c++) {
-			float col[16];
-			for (int r = 0; r < 16; r++)
-				col[r] = t[r][c];
-			vstore16(vload16(0, col), 0, out + (size_t)(j0 + c) * rows + i0);
-		}
+	__global const float *src = in + (size_t)i * cols + j0;
+	__global float *dst = out + (size_t)j0 * rows + i;
+	if (j0 + 16 <= cols) {
+		const float16 v = vload16(0, src);
+		dst[0] = v.s0;
+		dst[(size_t)rows] = v.s1;
+		dst[(size_t)2 * rows] = v.s2;
+		dst[(size_t)3 * rows] = v.s3;
+		dst[(size_t)4 * rows] = v.s4;
+		dst[(size_t)5 * rows] = v.s5;
+		dst[(size_t)6 * rows] = v.s6;
+		dst[(size_t)7 * rows] = v.s7;
+		dst[(size_t)8 * rows] = v.s8;
+		dst[(size_t)9 * rows] = v.s9;
+		dst[(size_t)10 * rows] = v.sa;
+		dst[(size_t)11 * rows] = v.sb;
+		dst[(size_t)12 * rows] = v.sc;
+		dst[(size_t)13 * rows] = v.sd;
+		dst[(size_t)14 * rows] = v.se;
+		dst[(size_t)15 * rows] = v.sf;
 		return;
 	}
-	const int nr = min(16, rows - i0), nc = min(16, cols - j0);
-	for (int r = 0; r < nr; r++)
-		for (int c = 0; c < nc; c++)
-			out[(size_t)(j0 + c) * rows + i0 + r] = in[(size_t)(i0 + r) * cols + j0 + c];
+	for (int c = 0; c < cols - j0; c++)
+		dst[(size_t)c * rows] = src[c];
 }
