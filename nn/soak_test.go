@@ -8,8 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,31 +39,6 @@ func soakRSS(t *testing.T) int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// stepsCtx is a context that is cancelled at its n+1-th Err call. Epoch
-// asks Err once before each step, so Epoch(stepsCtx(n)) runs exactly n steps
-// and stops as on Ctrl-C, with no timing involved.
-type stepsCtx struct {
-	context.Context
-	left atomic.Int64
-	once sync.Once
-	done chan struct{}
-}
-
-func newStepsCtx(n int) *stepsCtx {
-	c := &stepsCtx{Context: context.Background(), done: make(chan struct{})}
-	c.left.Store(int64(n))
-	return c
-}
-
-func (c *stepsCtx) Err() error {
-	if c.left.Add(-1) >= 0 {
-		return nil
-	}
-	c.once.Do(func() { close(c.done) })
-	return context.Canceled
-}
-
-func (c *stepsCtx) Done() <-chan struct{} { return c.done }
 
 // TestSoakTrainers builds a Runtime once, then 300 times uploads the small
 // split, builds a Trainer (network, velocities, shuffle, statistics), trains
@@ -87,7 +60,7 @@ func TestSoakTrainers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
 		}
-		if _, err := tr.Epoch(newStepsCtx(3)); !errors.Is(err, context.Canceled) {
+		if _, err := tr.Epoch(cltest.StepsContext(3)); !errors.Is(err, context.Canceled) {
 			tr.Release()
 			t.Fatalf("iteration %d: Epoch after 3 steps: %v, want it interrupted", i, err)
 		}

@@ -13,12 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mnist-cl/mnist-cl/internal/cltest"
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
@@ -34,31 +33,6 @@ func runWith(t *testing.T, ctx context.Context, environ map[string]string, args 
 	return code, out.String(), errb.String()
 }
 
-// stepsCtx is a context cancelled at its n+1-th Err call: Trainer.Epoch asks
-// once before each step, so a run on it stops after about n steps as on
-// Ctrl-C (an Err call elsewhere, such as after tuning, moves it by one).
-type stepsCtx struct {
-	context.Context
-	left atomic.Int64
-	once sync.Once
-	done chan struct{}
-}
-
-func newStepsCtx(n int) *stepsCtx {
-	c := &stepsCtx{Context: context.Background(), done: make(chan struct{})}
-	c.left.Store(int64(n))
-	return c
-}
-
-func (c *stepsCtx) Err() error {
-	if c.left.Add(-1) >= 0 {
-		return nil
-	}
-	c.once.Do(func() { close(c.done) })
-	return context.Canceled
-}
-
-func (c *stepsCtx) Done() <-chan struct{} { return c.done }
 
 // listDir names the files in dir.
 func listDir(t *testing.T, dir string) []string {
@@ -186,7 +160,7 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 		t.Skipf("the run diverged at step %d of epoch 1, too late to interrupt inside the epoch", step)
 	}
 	noTune := map[string]string{"MNISTCL_TUNE": "off"}
-	code, _, stderr = runWith(t, newStepsCtx(7), noTune, diverge...)
+	code, _, stderr = runWith(t, cltest.StepsContext(7), noTune, diverge...)
 	t.Logf("Ctrl-C after step 7 of a run diverged at step %d: exit %d: %s", step, code, errorLine(stderr))
 	if code != 1 || !strings.Contains(errorLine(stderr), "diverged") {
 		t.Errorf("Ctrl-C after the divergence: exit %d, error line %q; want exit 1 saying the run diverged", code, errorLine(stderr))

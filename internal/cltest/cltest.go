@@ -4,10 +4,13 @@
 package cltest
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,3 +120,30 @@ func Seed(t testing.TB) uint64 {
 	t.Logf("random inputs from seed %d (replay with MNISTCL_SEED=%d)", seed, seed)
 	return seed
 }
+
+// StepsContext returns a context cancelled at its n+1-th Err call.
+// nn.Trainer.Epoch asks Err once before each step, so a run on it stops
+// after n steps as on Ctrl-C, with no timing involved (an Err call elsewhere,
+// such as after tuning, moves it by one).
+func StepsContext(n int) context.Context {
+	c := &stepsCtx{Context: context.Background(), done: make(chan struct{})}
+	c.left.Store(int64(n))
+	return c
+}
+
+type stepsCtx struct {
+	context.Context
+	left atomic.Int64
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *stepsCtx) Err() error {
+	if c.left.Add(-1) >= 0 {
+		return nil
+	}
+	c.once.Do(func() { close(c.done) })
+	return context.Canceled
+}
+
+func (c *stepsCtx) Done() <-chan struct{} { return c.done }
