@@ -39,7 +39,6 @@ func soakRSS(t *testing.T) int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-
 // TestSoakTrainers builds a Runtime once, then 300 times uploads the small
 // split, builds a Trainer (network, velocities, shuffle, statistics), trains
 // three steps, reads a checkpoint back and releases it all. Resident memory

@@ -33,7 +33,6 @@ func runWith(t *testing.T, ctx context.Context, environ map[string]string, args 
 	return code, out.String(), errb.String()
 }
 
-
 // listDir names the files in dir.
 func listDir(t *testing.T, dir string) []string {
 	t.Helper()
