@@ -55,6 +55,11 @@ type Device struct {
 	LocalMem         uint64 // bytes of __local memory per work-group
 	MaxAlloc         uint64 // bytes, the largest single buffer
 	MaxWorkGroupSize int
+	// NativeFloatVector and PreferredFloatVector are the device's float
+	// vector widths (CL_DEVICE_NATIVE_/PREFERRED_VECTOR_WIDTH_FLOAT): on a
+	// CPU, the SIMD register's width in floats (8 with AVX2, 16 with
+	// AVX-512), which sizes the register GEMM's blocks.
+	NativeFloatVector, PreferredFloatVector int
 
 	id       C.cl_device_id
 	platform C.cl_platform_id
@@ -140,6 +145,7 @@ func (d *Device) query() error {
 		units                C.cl_uint
 		global, local, alloc C.cl_ulong
 		maxGroup             C.size_t
+		native, preferred    C.cl_uint
 	)
 	err := errors.Join(
 		str(C.CL_DEVICE_NAME, &d.Name),
@@ -153,6 +159,8 @@ func (d *Device) query() error {
 		fixed(C.CL_DEVICE_LOCAL_MEM_SIZE, unsafe.Sizeof(local), unsafe.Pointer(&local)),
 		fixed(C.CL_DEVICE_MAX_MEM_ALLOC_SIZE, unsafe.Sizeof(alloc), unsafe.Pointer(&alloc)),
 		fixed(C.CL_DEVICE_MAX_WORK_GROUP_SIZE, unsafe.Sizeof(maxGroup), unsafe.Pointer(&maxGroup)),
+		fixed(C.CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, unsafe.Sizeof(native), unsafe.Pointer(&native)),
+		fixed(C.CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, unsafe.Sizeof(preferred), unsafe.Pointer(&preferred)),
 	)
 	if err != nil {
 		return err
@@ -170,6 +178,7 @@ func (d *Device) query() error {
 	d.ComputeUnits = int(units)
 	d.GlobalMem, d.LocalMem, d.MaxAlloc = uint64(global), uint64(local), uint64(alloc)
 	d.MaxWorkGroupSize = int(maxGroup)
+	d.NativeFloatVector, d.PreferredFloatVector = int(native), int(preferred)
 	return nil
 }
 

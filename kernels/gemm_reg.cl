@@ -23,9 +23,16 @@
 // from the delta that dW = Z^T delta already streams through registers. The
 // work-items of the first row-block do it, in extra accumulators.
 //
-// Accuracy: k is walked in chunks of KC; each chunk is summed in registers from
+// and EPI_UPDATE, for gemm_reg_tn only: the optimiser step of layers.cl's
+// update kernel applied to W (aux) and its velocity where dW = Z^T delta is
+// finished, and to b and its velocity where db is, so dW and db never go
+// through memory (the step's largest stream after the weights themselves).
+// The caller computes every product that reads the old W before this one.
+//
+// Accuracy: k is walked in chunks of kc (an argument: one build serves every
+// chunk length the tuner tries); each chunk is summed in registers from
 // zero and then added to the block of C. That is blocked summation: rounding
-// grows with sqrt(K*KC) instead of K. Thin outputs (one float16 per row: the
+// grows with sqrt(K*kc) instead of K. Thin outputs (one float16 per row: the
 // logits, or a layer of a few units) are built with COMPENSATED=1 instead:
 // each product's rounding error comes exactly from an fma and each sum's from
 // TwoSum, and they are carried in a second register. A layer of one unit has
@@ -41,18 +48,22 @@
 #ifndef COMPENSATED
 #define COMPENSATED 0  // 1: sum with sums.cl's compensation, see accumulate
 #endif
-#if COMPENSATED
-#define KC 0x7fffffff  // one chunk: the compensation carries the whole sum
-#endif
-#ifndef KC
-#define KC 64  // k per chunk summed from zero before it is added to C
-#endif
 #define TN (16 * TNV)
 
 #define EPI_NONE 0
 #define EPI_BIAS 1
 #define EPI_BIAS_RELU 2
 #define EPI_MASK 3
+#define EPI_UPDATE 4
+
+// Step is EPI_UPDATE's operands: the optimiser's settings (as update in
+// layers.cl takes them), the velocities of W (V) and of b (Vb), b itself,
+// and keep: nonzero to store dW and db as well (verify reads them).
+typedef struct {
+	float lr, mu, wd;
+	int nesterov, keep;
+	__global float *V, *bias, *Vb;
+} Step;
 
 // loadRow16 reads 16 consecutive floats of a row starting at column j, zero
 // past column n-1 when guarded. overread says the 16 floats from j lie inside
@@ -74,6 +85,19 @@ static inline __attribute__((always_inline)) float16 loadRow16(__global const fl
 	return vload16(0, t);
 }
 
+// storeRow16 writes the columns of v that lie before n to a row from column j.
+static inline __attribute__((always_inline)) void storeRow16(float16 v, __global float *row, int j, int n, bool guarded)
+{
+	if (!guarded || j + 16 <= n) {
+		vstore16(v, 0, row + j);
+		return;
+	}
+	float t[16];
+	vstore16(v, 0, t);
+	for (int e = 0; e < 16 && j + e < n; e++)
+		row[j + e] = t[e];
+}
+
 // storeC16 writes v to a row of C, or adds it to what the row holds; on the
 // last k-chunk it applies the epilogue (aux is the bias, or Z's row for the
 // mask).
@@ -91,14 +115,45 @@ static inline __attribute__((always_inline)) void storeC16(float16 v, __global f
 		if (epi == EPI_BIAS_RELU)
 			v = fmax(v, (float16)(0.0f));
 	}
-	if (!guarded || j + 16 <= n) {
-		vstore16(v, 0, row + j);
+	storeRow16(v, row, j, n, guarded);
+}
+
+// stepRow16 is update's step (layers.cl) on 16 parameters p from column j,
+// with their gradient g and velocities v, written in the same operations so
+// that it rounds alike:
+//
+//	g' = g + wd p;  v = mu v + g' (mu != 0);  p -= lr (nesterov ? g' + mu v : v)
+static inline __attribute__((always_inline)) void stepRow16(float16 g, __global float *p, __global float *v, int j,
+							    int n, bool guarded, float decay, const Step *st)
+{
+	float16 w = loadRow16(p, j, n, guarded, false);
+	float16 step = g;
+	if (decay != 0.0f)
+		step += decay * w;
+	if (st->mu != 0.0f) {
+		const float16 vel = st->mu * loadRow16(v, j, n, guarded, false) + step;
+		storeRow16(vel, v, j, n, guarded);
+		step = st->nesterov ? step + st->mu * vel : vel;
+	}
+	w -= st->lr * step;
+	storeRow16(w, p, j, n, guarded);
+}
+
+// finishC16 stores a block row's last k-chunk: the epilogue of storeC16, or
+// with EPI_UPDATE the optimiser step on W's row (and dW too when kept).
+static inline __attribute__((always_inline)) void finishC16(float16 v, __global float *crow, int j, int n, bool guarded,
+							    bool add, bool last, int epi, __global const float *arow,
+							    size_t off, const Step *st)
+{
+	if (!last || epi != EPI_UPDATE) {
+		storeC16(v, crow, j, n, guarded, add, last, epi, arow);
 		return;
 	}
-	float t[16];
-	vstore16(v, 0, t);
-	for (int e = 0; e < 16 && j + e < n; e++)
-		row[j + e] = t[e];
+	if (add)
+		v += loadRow16(crow, j, n, guarded, false);
+	if (st->keep)
+		storeRow16(v, crow, j, n, guarded);
+	stepRow16(v, (__global float *)arow, st->V + off, j, n, guarded, st->wd, st);
 }
 
 // accumulate adds a*b to acc; compensated (sums.cl), its rounding errors go
@@ -115,20 +170,20 @@ static inline __attribute__((always_inline)) void accumulate(float16 *acc, float
 // tile computes one block. transA, guarded and colsum are compile-time
 // constants at every call site, so inlining yields straight-line
 // specialisations.
-static inline __attribute__((always_inline)) void tile(int M, int N, int K,
+static inline __attribute__((always_inline)) void tile(int M, int N, int K, int kc,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb,
 		 __global float *restrict C, int ldc,
 		 int i0, int j0, bool transA, bool guarded,
 		 int epi, __global const float *restrict aux,
-		 bool colsum, __global float *restrict db)
+		 bool colsum, __global float *restrict db, const Step *st)
 {
 	float16 dsum[TNV];
 #pragma unroll
 	for (int v = 0; v < TNV; v++)
 		dsum[v] = (float16)(0.0f);
-	for (int k0 = 0; k0 < K; k0 += KC) {
-		const int k1 = min(k0 + KC, K);
+	for (int k0 = 0; k0 < K; k0 += kc) {
+		const int k1 = min(k0 + kc, K);
 		float16 acc[TM][TNV], comp[TM][TNV], cs[TNV], csc[TNV];
 #pragma unroll
 		for (int r = 0; r < TM; r++)
@@ -166,56 +221,79 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K,
 			}
 		}
 
+		// The epilogue is long (guarded stores, the optimiser step): one
+		// copy in a loop, not TM*TNV unrolled ones, which took 20 s per
+		// kernel to compile. out lives on the stack; it is written once
+		// per chunk, against K/kc*TM*TNV fmas per element.
+		float16 out[TM][TNV];
 #pragma unroll
-		for (int r = 0; r < TM; r++) {
-			if (guarded && i0 + r >= M)
-				break;
-			__global float *crow = C + (size_t)(i0 + r) * ldc;
-			__global const float *arow = (epi == EPI_MASK) ? aux + (size_t)(i0 + r) * ldc : aux;
+		for (int r = 0; r < TM; r++)
 #pragma unroll
 			for (int v = 0; v < TNV; v++)
-				if (!guarded || j0 + 16 * v < N)
-					storeC16(acc[r][v] + comp[r][v], crow, j0 + 16 * v, N, guarded, k0 > 0,
-						 k1 == K, epi, arow);
+				out[r][v] = acc[r][v] + comp[r][v];
+#pragma unroll 1
+		for (int e = 0; e < TM * TNV; e++) {
+			const int r = e / TNV, v = e - r * TNV, j = j0 + 16 * v;
+			if (guarded && (i0 + r >= M || j >= N))
+				continue;
+			const size_t off = (size_t)(i0 + r) * ldc;
+			__global const float *arow = (epi == EPI_MASK || epi == EPI_UPDATE) ? aux + off : aux;
+			finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st);
 		}
 		if (colsum)
 #pragma unroll
 			for (int v = 0; v < TNV; v++)
 				dsum[v] += cs[v] + csc[v];
 	}
-	if (colsum)
-#pragma unroll
-		for (int v = 0; v < TNV; v++)
-			if (!guarded || j0 + 16 * v < N)
-				storeC16(dsum[v], db, j0 + 16 * v, N, guarded, false, false, EPI_NONE, db);
+	if (!colsum)
+		return;
+#pragma unroll 1
+	for (int v = 0; v < TNV; v++) {
+		const int j = j0 + 16 * v;
+		if (guarded && j >= N)
+			continue;
+		if (epi != EPI_UPDATE || st->keep)
+			storeRow16(dsum[v], db, j, N, guarded);
+		if (epi == EPI_UPDATE)
+			stepRow16(dsum[v], st->bias, st->Vb, j, N, guarded, 0.0f, st);
+	}
 }
 
 // Launch with global (ceil(M/TM), ceil(N/TN)) and local (1, 1): consecutive
-// work-groups share one panel of B, which then stays in cache. aux is the
-// epilogue's operand (any buffer for EPI_NONE); db, when colsum is 1, gets
-// the column sums of B (gemm_reg_tn only).
+// work-groups share one panel of B, which then stays in cache. kc is the
+// k-chunk (0 or K and more: one chunk; compensated builds always take one).
+// aux is the epilogue's operand (any buffer for EPI_NONE; W for EPI_UPDATE);
+// db, when colsum is 1, gets the column sums of B (gemm_reg_tn only). The
+// last eight arguments are EPI_UPDATE's (see Step); other epilogues ignore
+// them, and V, bias and Vb may then be any buffer.
 #define GEMM_REG(name, transA)                                                  \
-	__kernel void name(const int M, const int N, const int K,               \
+	__kernel void name(const int M, const int N, const int K, int kc,       \
 			   __global const float *restrict A, const int lda,     \
 			   __global const float *restrict B, const int ldb,     \
 			   __global float *restrict C, const int ldc,           \
 			   const int epi, __global const float *restrict aux,   \
-			   const int colsum, __global float *restrict db)       \
+			   const int colsum, __global float *restrict db,       \
+			   __global float *V, __global float *bias,             \
+			   __global float *Vb, const float lr, const float mu,  \
+			   const float wd, const int nesterov, const int keep)  \
 	{                                                                       \
 		const int i0 = get_global_id(0) * TM;                           \
 		const int j0 = get_global_id(1) * TN;                           \
 		if (i0 >= M || j0 >= N)                                         \
 			return;                                                 \
+		if (COMPENSATED || kc <= 0 || kc > K)                           \
+			kc = K;                                                 \
+		const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};      \
 		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
 		if (colsum && i0 == 0) {                                        \
 			if (full)                                               \
-				tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, false, epi, aux, true, db); \
+				tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, epi, aux, true, db, &st); \
 			else                                                    \
-				tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, true, epi, aux, true, db); \
+				tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, epi, aux, true, db, &st); \
 		} else if (full)                                                \
-			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, false, epi, aux, false, db); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, epi, aux, false, db, &st); \
 		else                                                            \
-			tile(M, N, K, A, lda, B, ldb, C, ldc, i0, j0, transA, true, epi, aux, false, db); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, epi, aux, false, db, &st); \
 	}
 
 GEMM_REG(gemm_reg_nn, false)

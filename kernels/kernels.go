@@ -37,6 +37,10 @@ type Options struct {
 	// col_sum: 16 or 8. Zero picks 16 where the device runs 256 work-items
 	// in a group, else 8; tests set 8 to cover the small-device path.
 	TileEdge int
+	// Registers overrides the register file RegistersOf reads off the
+	// device, which sizes the register GEMM's blocks: a test builds the
+	// AVX2 blocks on an AVX-512 machine with it.
+	Registers Registers
 }
 
 // GemmKind names a GEMM implementation.
@@ -73,14 +77,6 @@ func ParseGemmKind(s string) (GemmKind, error) {
 	return GemmAuto, fmt.Errorf("unknown GEMM kind %q (want auto, register or tiled)", s)
 }
 
-// regConfig is one build of gemm_reg.cl: a TM x 16*TNV block per work-item,
-// k summed in chunks of KC (0: the source's default), with compensated sums
-// or without.
-type regConfig struct {
-	tm, tnv, kc int
-	compensated bool
-}
-
 // Set holds every kernel of the pass built for one device, with typed launch
 // methods. Launches are queued on the Set's queue and never wait; the caller
 // reads a result (a blocking read) or calls Finish when it needs one.
@@ -93,8 +89,9 @@ type Set struct {
 	src  fs.FS
 
 	programs []*cl.Program
-	gemmReg  map[regConfig][2]*cl.Kernel // [0] nn, [1] tn
-	gemmTile [2][3]*cl.Kernel            // [compensated][nn, tn, nt]
+	regs     Registers
+	gemmReg  map[Block][2]*cl.Kernel // by Block.program(): [0] nn, [1] tn
+	gemmTile [2][3]*cl.Kernel        // [compensated][nn, tn, nt]
 	tileEdge int
 	csCols   int
 	csRows   int
@@ -105,7 +102,7 @@ type Set struct {
 	scratch        *cl.Buffer // holds B^T for the register GEMM's A B^T form
 	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
 
-	tuned map[Shape]regConfig // per-shape register blocks from Tune or a cache
+	tuned map[Shape]Block // per-shape register blocks from a tuning
 }
 
 // New builds the kernels for the device of ctx. Building takes about half a
@@ -123,7 +120,11 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 			kind = GemmRegister
 		}
 	}
-	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, gemmReg: map[regConfig][2]*cl.Kernel{}}
+	regs := opts.Registers
+	if regs == (Registers{}) {
+		regs = RegistersOf(dev)
+	}
+	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][2]*cl.Kernel{}}
 	edge := opts.TileEdge
 	switch {
 	case edge == 0 && dev.MaxWorkGroupSize >= 256:
@@ -230,15 +231,25 @@ func (s *Set) build() error {
 		}
 		return nil
 	}
-	// Every block regFor can ask for (one to four vectors wide), now: a broken
+	// Every default block (outputs one to four vectors wide), now: a broken
 	// source fails here, and no step of training waits for a compiler.
-	for tnv := 1; tnv <= 4; tnv++ {
-		if _, err := s.regKernels(regFor(16 * tnv)); err != nil {
+	for n := 16; n <= 64; n += 16 {
+		if _, err := s.regKernels(s.regs.DefaultBlock(n)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// Registers is the register file the Set's register blocks are sized for.
+func (s *Set) Registers() Registers { return s.regs }
+
+// Context and Queue are the Set's, for a caller (the tuner) that needs
+// buffers and waits of its own.
+func (s *Set) Context() *cl.Context { return s.ctx }
+
+// Queue is the queue the Set launches on.
+func (s *Set) Queue() *cl.Queue { return s.q }
 
 // fitsGroup checks that the device runs k in work-groups of n work-items,
 // which its reqd_work_group_size demands; a driver may allow fewer for a
@@ -254,38 +265,21 @@ func fitsGroup(dev cl.Device, k *cl.Kernel, n int) error {
 	return nil
 }
 
-// regFor picks the register block for a C with n columns: as many float16
-// vectors as cover n, up to four (64 columns), so thin outputs like the 10
-// logits don't compute 54 dead columns. Four rows by four vectors measured
-// fastest at the training shapes on PoCL (16 accumulators of AVX-512's 32
-// registers; 6 or 8 rows spill); a single vector leaves room for 12 rows
-// with their compensation terms.
-func regFor(n int) regConfig {
-	tnv := min(4, (n+15)/16)
-	if tnv == 1 {
-		return regConfig{tm: 12, tnv: 1, compensated: thin(n)}
-	}
-	return regConfig{tm: 4, tnv: tnv}
-}
-
 // thin reports whether a product's output is narrow enough that its rows
 // are summed with compensation (see gemm_reg.cl): few outputs, so no
 // averaging hides one output's cancellation, and cheap at that width.
 func thin(n int) bool { return n <= 16 }
 
-func (s *Set) regKernels(c regConfig) ([2]*cl.Kernel, error) {
-	if ks, ok := s.gemmReg[c]; ok {
+func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
+	b = b.program()
+	if ks, ok := s.gemmReg[b]; ok {
 		return ks, nil
 	}
 	comp := 0
-	if c.compensated {
+	if b.Compensated {
 		comp = 1
 	}
-	opts := fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", c.tm, c.tnv, comp)
-	if c.kc > 0 {
-		opts += fmt.Sprintf(" -D KC=%d", c.kc)
-	}
-	p, err := s.program("gemm_reg.cl", opts)
+	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", b.TM, b.TNV, comp))
 	if err != nil {
 		return [2]*cl.Kernel{}, err
 	}
@@ -293,8 +287,8 @@ func (s *Set) regKernels(c regConfig) ([2]*cl.Kernel, error) {
 	if err != nil {
 		return [2]*cl.Kernel{}, err
 	}
-	s.gemmReg[c] = [2]*cl.Kernel{ks[0], ks[1]}
-	return s.gemmReg[c], nil
+	s.gemmReg[b] = [2]*cl.Kernel{ks[0], ks[1]}
+	return s.gemmReg[b], nil
 }
 
 // Release frees every kernel, program and scratch buffer of the Set. The
@@ -312,7 +306,7 @@ func (s *Set) Release() {
 		ks[0].Release()
 		ks[1].Release()
 	}
-	s.gemmReg = map[regConfig][2]*cl.Kernel{}
+	s.gemmReg = map[Block][2]*cl.Kernel{}
 	for _, p := range s.programs {
 		p.Release()
 	}
@@ -376,7 +370,22 @@ const (
 	// EpiMask is the backward ReLU mask: C = (op(A) op(B)) . [Z > 0], Z
 	// shaped like C.
 	EpiMask
+	// EpiUpdate is dW = A^T B and db = column sums of B followed by the
+	// optimiser step on W (Aux) and b (see FusedStep): the A^T B form only,
+	// with ColSum set.
+	EpiUpdate
 )
+
+// FusedStep is EpiUpdate's operands: the update kernel's settings and
+// buffers. C and the Fused ColSum are then scratch for dW and db, which
+// hold the gradients afterwards only with Keep.
+type FusedStep struct {
+	Hyper Hyper
+	// VW and VB are the velocities of W and b; nil without momentum.
+	VW, B, VB *cl.Buffer
+	// Keep stores dW and db as well as stepping (verify reads them).
+	Keep bool
+}
 
 // Fused are the extras of one GemmFused: an epilogue with its operand (the
 // bias of EpiBias and EpiBiasReLU, Z of EpiMask), and for the A^T B form the
@@ -386,6 +395,7 @@ type Fused struct {
 	Epi    Epilogue
 	Aux    *cl.Buffer
 	ColSum *cl.Buffer
+	Step   *FusedStep
 }
 
 // Gemm computes C[m,n] = op(A) op(B), row-major and packed: op(A) is m x k
@@ -410,26 +420,8 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 	if err := fit(operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
-	switch f.Epi {
-	case EpiNone:
-	case EpiBias, EpiBiasReLU:
-		if err := fit(operand{"bias", f.Aux, n}); err != nil {
-			return fmt.Errorf("%s: %w", op(), err)
-		}
-	case EpiMask:
-		if err := fit(operand{"Z", f.Aux, m * n}); err != nil {
-			return fmt.Errorf("%s: %w", op(), err)
-		}
-	default:
-		return fmt.Errorf("%s: unknown epilogue %d", op(), f.Epi)
-	}
-	if f.ColSum != nil {
-		if !transA || transB {
-			return fmt.Errorf("%s: column sums of B come only with the A^T B form", op())
-		}
-		if err := fit(operand{"column sums", f.ColSum, n}); err != nil {
-			return fmt.Errorf("%s: %w", op(), err)
-		}
+	if err := checkFused(transA, transB, m, n, f); err != nil {
+		return fmt.Errorf("%s: %w", op(), err)
 	}
 	lda, ldb := k, n
 	if transA {
@@ -451,11 +443,74 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 		}
 		b, ldb = s.scratch, n
 	}
-	cfg, ok := s.tuned[Shape{TransA: transA, M: m, N: n, K: k}]
-	if !ok {
-		cfg = regFor(n)
+	return s.launchReg(s.blockFor(Shape{TransA: transA, M: m, N: n, K: k}), transA, m, n, k, a, lda, b, ldb, c, f)
+}
+
+// checkFused checks f's operands against a product of m x n.
+func checkFused(transA, transB bool, m, n int, f Fused) error {
+	switch f.Epi {
+	case EpiNone:
+	case EpiBias, EpiBiasReLU:
+		return fit(operand{"bias", f.Aux, n})
+	case EpiMask:
+		return fit(operand{"Z", f.Aux, m * n})
+	case EpiUpdate:
+		if f.Step == nil || f.ColSum == nil {
+			return fmt.Errorf("the fused update needs its step and the column sums")
+		}
+		ops := []operand{{"W", f.Aux, m * n}, {"b", f.Step.B, n}}
+		if f.Step.Hyper.Momentum != 0 {
+			ops = append(ops, operand{"velocity of W", f.Step.VW, m * n}, operand{"velocity of b", f.Step.VB, n})
+		}
+		if err := fit(ops...); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown epilogue %d", f.Epi)
 	}
-	ks, err := s.regKernels(cfg)
+	if f.ColSum != nil {
+		if !transA || transB {
+			return fmt.Errorf("column sums of B come only with the A^T B form")
+		}
+		return fit(operand{"column sums", f.ColSum, n})
+	}
+	return nil
+}
+
+// blockFor is the register block of a shape: its tuned one, else that of
+// the nearest tuned shape of its form and width, else the default.
+func (s *Set) blockFor(sh Shape) Block {
+	if b, ok := s.tuned[sh]; ok {
+		return b
+	}
+	if b, ok := nearest(s.tuned, sh); ok {
+		return b
+	}
+	return s.regs.DefaultBlock(sh.N)
+}
+
+// GemmBlock is Gemm's C = op(A) B with block b, whatever the tuning says:
+// what the tuner times.
+func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
+	if s.kind != GemmRegister {
+		return fmt.Errorf("gemm block %v: the %v GEMM has no blocks", b, s.kind)
+	}
+	if !b.valid() {
+		return fmt.Errorf("gemm block %+v: not one gemm_reg.cl builds", b)
+	}
+	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {
+		return fmt.Errorf("gemm %v: %w", sh, err)
+	}
+	lda := sh.K
+	if sh.TransA {
+		lda = sh.M
+	}
+	return s.launchReg(b, sh.TransA, sh.M, sh.N, sh.K, a, lda, bm, sh.N, c, Fused{})
+}
+
+// launchReg launches gemm_reg.cl's kernel of blk (building it on first use).
+func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+	ks, err := s.regKernels(blk)
 	if err != nil {
 		return err
 	}
@@ -472,11 +527,28 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 	} else {
 		colSum = c
 	}
-	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum); err != nil {
+	// The step's operands: any buffer where the epilogue leaves them alone.
+	st := FusedStep{VW: c, B: c, VB: c}
+	if f.Step != nil {
+		st = *f.Step
+		if st.Hyper.Momentum == 0 {
+			st.VW, st.VB = c, c
+		}
+	}
+	h := st.Hyper
+	if err := kern.SetArgs(m, n, k, blk.KC, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
+		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep)); err != nil {
 		return err
 	}
-	tn := 16 * cfg.tnv
-	return s.q.Enqueue(kern, []int{(m + cfg.tm - 1) / cfg.tm, (n + tn - 1) / tn}, []int{1, 1})
+	tn := 16 * blk.TNV
+	return s.q.Enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1})
+}
+
+func boolInt(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // gemmTiled is the GPU path: the product, then the extras as their own kernels.
@@ -509,6 +581,9 @@ func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int,
 	}
 	if err == nil && f.ColSum != nil {
 		err = s.ColSum(b, k, n, f.ColSum)
+	}
+	if err == nil && f.Epi == EpiUpdate {
+		err = s.Update(f.Aux, c, f.Step.VW, m*n, f.Step.B, f.ColSum, f.Step.VB, n, f.Step.Hyper)
 	}
 	return err
 }
@@ -636,11 +711,7 @@ func (s *Set) Update(w, dw, vw *cl.Buffer, nW int, b, db, vb *cl.Buffer, nb int,
 	if err := need("update", operand{"W", w, nW}, operand{"dW", dw, nW}, operand{"vW", vw, nW}, operand{"b", b, nb}, operand{"db", db, nb}, operand{"vb", vb, nb}); err != nil {
 		return err
 	}
-	nesterov := int32(0)
-	if h.Nesterov {
-		nesterov = 1
-	}
-	return s.launch1D(s.update, nW+nb, w, dw, vw, nW, b, db, vb, nb, h.LR, h.Momentum, h.WeightDecay, nesterov)
+	return s.launch1D(s.update, nW+nb, w, dw, vw, nW, b, db, vb, nb, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov))
 }
 
 // Transpose writes out[cols, rows] = in[rows, cols]^T.

@@ -14,6 +14,10 @@ import (
 	"github.com/mnist-cl/mnist-cl/kernels"
 )
 
+// avx2 is the register file of an AVX2 CPU: the tests build its blocks on
+// whatever CPU runs them (they are plain OpenCL C, correct anywhere).
+var avx2 = kernels.Registers{Width: 8, Count: 16}
+
 // Tolerances on ||got - want||_F / ||want||_F, float32 device against float64.
 const (
 	tolForward  = 1e-5
@@ -60,8 +64,9 @@ var gemmShapes = [][3]int{ // m, n, k
 }
 
 func TestGemm(t *testing.T) {
-	for _, opts := range []kernels.Options{{Gemm: kernels.GemmRegister}, {Gemm: kernels.GemmTiled}, {Gemm: kernels.GemmTiled, TileEdge: 8}} {
-		t.Run(fmt.Sprintf("%s/tile%d", opts.Gemm, opts.TileEdge), func(t *testing.T) {
+	for _, opts := range []kernels.Options{{Gemm: kernels.GemmRegister}, {Gemm: kernels.GemmRegister, Registers: avx2},
+		{Gemm: kernels.GemmTiled}, {Gemm: kernels.GemmTiled, TileEdge: 8}} {
+		t.Run(fmt.Sprintf("%s/tile%d/regs%v", opts.Gemm, opts.TileEdge, opts.Registers), func(t *testing.T) {
 			s, ctx, q := newSetOpts(t, opts)
 			rng := rand.New(rand.NewPCG(cltest.Seed(t), 2))
 			for _, sh := range gemmShapes {
@@ -334,6 +339,66 @@ func testColSum(t *testing.T, edge int) {
 		}
 		want := cpuref.ColSum(cpuref.Dense32(r, c, d32))
 		check(t, fmt.Sprintf("col_sum %dx%d (edge %d)", r, c, edge), cltest.Read(t, q, db, c), mat.NewDense(1, c, want), tolGradient)
+	}
+}
+
+// TestGemmFusedUpdate checks EpiUpdate, dW = Z^T delta and db made and the
+// optimiser step applied in the same launch, against cpuref's gradient and
+// step for every optimiser over three steps (so the velocities carry), on
+// both GEMMs and the AVX2 blocks, with and without keeping dW and db.
+func TestGemmFusedUpdate(t *testing.T) {
+	for _, opts := range []kernels.Options{{Gemm: kernels.GemmRegister}, {Gemm: kernels.GemmRegister, Registers: avx2}, {Gemm: kernels.GemmTiled}} {
+		t.Run(fmt.Sprintf("%v/regs%v", opts.Gemm, opts.Registers), func(t *testing.T) {
+			s, ctx, q := newSetOpts(t, opts)
+			rng := rand.New(rand.NewPCG(cltest.Seed(t), 31))
+			for i, h := range []kernels.Hyper{
+				{LR: 0.05},
+				{LR: 0.05, Momentum: 0.9},
+				{LR: 0.05, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3},
+			} {
+				for _, sh := range [][3]int{{1, 1, 1}, {7, 37, 13}, {37, 10, 129}, {13, 65, 300}, {784, 512, 128}} {
+					fusedUpdateSteps(t, s, ctx, q, rng, h, sh, i%2 == 0)
+				}
+			}
+		})
+	}
+}
+
+// fusedUpdateSteps runs three EpiUpdate steps of layer shape sh (m inputs,
+// n outputs, k rows) and checks W, b, the velocities and, with keep, dW, db.
+func fusedUpdateSteps(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, h kernels.Hyper, sh [3]int, keep bool) {
+	m, n, k := sh[0], sh[1], sh[2]
+	name := fmt.Sprintf("fused update %+v %dx%d, %d rows, keep %v", h, m, n, k, keep)
+	w32, b32 := cltest.Float32(cltest.Rand(rng, m, n, -1, 1)), cltest.Float32(cltest.Rand(rng, 1, n, -1, 1))
+	st := &kernels.FusedStep{Hyper: h, B: cltest.Buffer(t, ctx, q, n, b32), Keep: keep}
+	w := cltest.Buffer(t, ctx, q, m*n, w32)
+	if h.Momentum != 0 {
+		st.VW, st.VB = cltest.Buffer(t, ctx, q, m*n, make([]float32, m*n)), cltest.Buffer(t, ctx, q, n, make([]float32, n))
+	}
+	want, wantB := cpuref.Dense32(m, n, w32), cpuref.Dense32(1, n, b32).RawRowView(0)
+	velW, velB := mat.NewDense(m, n, nil), make([]float64, n)
+	dw, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
+	for step := range 3 {
+		z32, d32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1)), cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
+		f := kernels.Fused{Epi: kernels.EpiUpdate, Aux: w, ColSum: db, Step: st}
+		if err := s.GemmFused(true, false, m, n, k, cltest.Buffer(t, ctx, q, k*m, z32), cltest.Buffer(t, ctx, q, k*n, d32), dw, f); err != nil {
+			t.Fatal(err)
+		}
+		g := cpuref.MatMul(cpuref.Dense32(k, m, z32), cpuref.Dense32(k, n, d32), true, false)
+		gb := cpuref.ColSum(cpuref.Dense32(k, n, d32))
+		if keep {
+			check(t, fmt.Sprintf("%s step %d dW", name, step), cltest.Read(t, q, dw, m*n), g, tolForward)
+			check(t, fmt.Sprintf("%s step %d db", name, step), cltest.Read(t, q, db, n), mat.NewDense(1, n, gb), tolForward)
+		}
+		lr, mu, wd := float64(h.LR), float64(h.Momentum), float64(h.WeightDecay)
+		cpuref.Momentum(want, g, velW, lr, mu, wd, h.Nesterov)
+		cpuref.MomentumVec(wantB, gb, velB, lr, mu, 0, h.Nesterov)
+		check(t, fmt.Sprintf("%s step %d W", name, step), cltest.Read(t, q, w, m*n), want, tolForward)
+		check(t, fmt.Sprintf("%s step %d b", name, step), cltest.Read(t, q, st.B, n), mat.NewDense(1, n, wantB), tolForward)
+		if h.Momentum != 0 {
+			check(t, fmt.Sprintf("%s step %d vW", name, step), cltest.Read(t, q, st.VW, m*n), velW, tolForward)
+			check(t, fmt.Sprintf("%s step %d vb", name, step), cltest.Read(t, q, st.VB, n), mat.NewDense(1, n, velB), tolForward)
+		}
 	}
 }
 

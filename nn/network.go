@@ -37,6 +37,9 @@ type Network struct {
 	// launches of their own instead of inside the GEMMs: the same results,
 	// kept to measure what the fusion saves (see the Step benchmarks).
 	Unfused bool
+	// KeepGradients makes BackwardStep store dW and db, which its fused
+	// update otherwise never writes, so that verify can read them.
+	KeepGradients bool
 
 	Yp, labels, rowLoss, rowCorrect *cl.Buffer
 	sums                            *cl.Buffer // one slot of batch_stats, for BatchLoss
@@ -367,6 +370,44 @@ func (n *Network) Step(h kernels.Hyper) error {
 		}
 		if err := k.Update(n.W[l], n.DW[l], vw, n.sizes[l-1]*n.sizes[l], n.B[l], n.DB[l], vb, n.sizes[l], h); err != nil {
 			return fmt.Errorf("step layer %d: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// BackwardStep is Backward and Step in one pass down the layers, which is
+// how training runs them: per layer, first the delta of the layer below
+// (it reads the old W), then one GEMM that makes dW = Z^T delta and db and
+// applies the optimiser step to W and b as they are finished (the register
+// GEMM's EpiUpdate; the tiled one follows its product with col_sum and
+// update). dW and db then never go through memory, unless KeepGradients.
+// With Unfused it runs Backward, then Step.
+func (n *Network) BackwardStep(rows int, h kernels.Hyper) error {
+	if n.Unfused {
+		if err := n.Backward(rows); err != nil {
+			return err
+		}
+		return n.Step(h)
+	}
+	if h.Momentum != 0 && n.VW == nil {
+		return fmt.Errorf("step: momentum %v needs velocities (AllocVelocity)", h.Momentum)
+	}
+	k := n.rt.Kernels
+	for l := n.Layers(); l >= 1; l-- {
+		in, out := n.sizes[l-1], n.sizes[l]
+		if l > 1 {
+			mask := kernels.Fused{Epi: kernels.EpiMask, Aux: n.Z[l-1]}
+			if err := k.GemmFused(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1], mask); err != nil {
+				return fmt.Errorf("backward dZ%d: %w", l-1, err)
+			}
+		}
+		st := &kernels.FusedStep{Hyper: h, B: n.B[l], Keep: n.KeepGradients}
+		if n.VW != nil {
+			st.VW, st.VB = n.VW[l], n.VB[l]
+		}
+		f := kernels.Fused{Epi: kernels.EpiUpdate, Aux: n.W[l], ColSum: n.DB[l], Step: st}
+		if err := k.GemmFused(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l], f); err != nil {
+			return fmt.Errorf("backward and step, layer %d: %w", l, err)
 		}
 	}
 	return nil

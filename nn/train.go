@@ -144,10 +144,7 @@ func (t *Trainer) warmUp() error {
 	if err := t.Net.Stats(rows, t.stats, 0); err != nil {
 		return err
 	}
-	if err := t.Net.Backward(rows); err != nil {
-		return err
-	}
-	if err := t.Net.Step(kernels.Hyper{}); err != nil {
+	if err := t.Net.BackwardStep(rows, kernels.Hyper{}); err != nil {
 		return err
 	}
 	err := t.rt.Queue.Finish()
@@ -293,10 +290,7 @@ func (t *Trainer) runStep(first, rows, slot int, lr float32) error {
 	if err := net.Stats(rows, t.stats, slot); err != nil {
 		return err
 	}
-	if err := net.Backward(rows); err != nil {
-		return err
-	}
-	if err := net.Step(t.cfg.Hyper(lr)); err != nil {
+	if err := net.BackwardStep(rows, t.cfg.Hyper(lr)); err != nil {
 		return err
 	}
 	// Hand the step to the device now rather than when the epoch ends.

@@ -316,10 +316,6 @@ func (b *bencher) tune(sizes, batches []int) (string, error) {
 	if b.e.getenv("MNISTCL_TUNE") == "off" {
 		return "built-in", nil
 	}
-	cache, err := kernels.DefaultTuneCache()
-	if err != nil {
-		return "", err
-	}
 	var shapes []kernels.Shape
 	for _, batch := range batches {
 		for _, sh := range nn.Shapes(sizes, batch) {
@@ -328,7 +324,7 @@ func (b *bencher) tune(sizes, batches []int) (string, error) {
 			}
 		}
 	}
-	if err := tuneWith(b.e, b.rt, cache, shapes, false); err != nil {
+	if err := tuneWith(b.e, b.rt, shapes, false); err != nil {
 		if ierr := b.interrupted("tuning the GEMM"); ierr != nil {
 			return "", ierr
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/internal/tuner"
 	"github.com/mnist-cl/mnist-cl/kernels"
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
@@ -138,51 +139,30 @@ func (d *deviceFlags) tune(e *env, rt *nn.Runtime, sizes []int, batch int) error
 	if rt.Kernels.Kind() != kernels.GemmRegister || e.getenv("MNISTCL_TUNE") == "off" {
 		return nil
 	}
-	cache, err := kernels.DefaultTuneCache()
-	if err != nil {
-		return err
-	}
-	shapes := nn.Shapes(sizes, batch)
-	return tuneWith(e, rt, cache, shapes, false)
+	return tuneWith(e, rt, nn.Shapes(sizes, batch), false)
 }
 
-// tuneWith loads what cache has for shapes, measures the rest (all of them
-// when force), stores them and applies the whole tuning.
-func tuneWith(e *env, rt *nn.Runtime, cache *kernels.TuneCache, shapes []kernels.Shape, force bool) error {
-	key, err := rt.Kernels.TuneKey()
+// tuneWith applies tuner.Apply to shapes with the per-user cache, saying on
+// stderr what it measures; an interrupt is errInterrupted.
+func tuneWith(e *env, rt *nn.Runtime, shapes []kernels.Shape, force bool) error {
+	cache, err := tuner.DefaultCache()
 	if err != nil {
 		return err
 	}
-	t, missing, err := cache.Load(key, shapes)
+	start := time.Now()
+	log := func(format string, args ...any) { fmt.Fprintf(e.stderr, "  "+format+"\n", args...) }
+	choices, err := tuner.Apply(e.ctx, rt.Kernels, cache, shapes, force, log)
+	if ctxErr := e.ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w while tuning the GEMM: %v", errInterrupted, ctxErr)
+	}
 	if err != nil {
 		return err
 	}
-	if force {
-		t, missing = kernels.Tuning{}, shapes
+	if len(choices) > 0 {
+		fmt.Fprintf(e.stderr, "tuned the GEMM for %d shapes in %.1fs (once per device; cached in %s)\n",
+			len(choices), time.Since(start).Seconds(), cache.Path)
 	}
-	if len(missing) > 0 {
-		start := time.Now()
-		fmt.Fprintf(e.stderr, "tuning the GEMM for %d shapes on %s (once per device; cached in %s)...\n", len(missing), rt.Device.Name, cache.Path)
-		found, _, err := rt.Kernels.Tune(missing, func(format string, args ...any) {
-			fmt.Fprintf(e.stderr, "  "+format+"\n", args...)
-		})
-		if err != nil {
-			return err
-		}
-		if err := e.ctx.Err(); err != nil {
-			return fmt.Errorf("%w while tuning the GEMM: %v", errInterrupted, err)
-		}
-		for sh, b := range found {
-			t[sh] = b
-		}
-		if err := cache.Store(key, found); err != nil {
-			// Training can go on with the blocks measured; say why it will
-			// measure again next time.
-			fmt.Fprintf(e.stderr, "mnist-cl: warning: %v\n", err)
-		}
-		fmt.Fprintf(e.stderr, "tuned in %.1fs\n", time.Since(start).Seconds())
-	}
-	return rt.Kernels.UseTuning(t)
+	return nil
 }
 
 // openWithData opens the device, then loads the data: a wrong --device

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/mnist-cl/mnist-cl/internal/tuner"
 	"github.com/mnist-cl/mnist-cl/kernels"
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
@@ -16,6 +17,7 @@ func runTune(e *env, args []string) error {
 	hidden := intList(nn.DefaultConfig().Hidden)
 	fs.Var(&hidden, "hidden", "widths of the ReLU hidden layers whose GEMMs to tune")
 	batch := fs.Int("batch", nn.DefaultConfig().Batch, "batch size whose GEMMs to tune")
+	all := fs.Bool("all", false, "also print every candidate's time")
 	if err := parse(e, fs, "[flags]", "Measures every candidate register block of the GEMM on each product of a\ntraining step (each checked against cpuref first), prints the choice per shape\nand stores it in the per-user cache, which train, verify and bench then use.\nTraining tunes missing shapes by itself; this redoes all of them.", args); err != nil {
 		return err
 	}
@@ -27,47 +29,43 @@ func runTune(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	cache, err := tuner.DefaultCache()
+	if err != nil {
+		return err
+	}
 	if rt.Kernels.Kind() != kernels.GemmRegister {
 		fmt.Fprintf(e.stdout, "%s uses the %s GEMM, which has nothing to tune\n", rt.Device.Name, rt.Kernels.Kind())
 		return nil
 	}
-	cache, err := kernels.DefaultTuneCache()
-	if err != nil {
-		return err
+	choices, err := tuner.Apply(e.ctx, rt.Kernels, cache, nn.Shapes(nn.Sizes(28*28, hidden, mnist.NumClasses), *batch), true,
+		func(format string, args ...any) { fmt.Fprintf(e.stderr, format+"\n", args...) })
+	if ctxErr := e.ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w while tuning the GEMM: %v", errInterrupted, ctxErr)
 	}
-	shapes := nn.Shapes(nn.Sizes(28*28, hidden, mnist.NumClasses), *batch)
-	key, err := rt.Kernels.TuneKey()
 	if err != nil {
-		return err
-	}
-	t, choices, err := rt.Kernels.Tune(shapes, func(format string, args ...any) {
-		fmt.Fprintf(e.stderr, format+"\n", args...)
-	})
-	if err != nil {
-		return err
-	}
-	if err := cache.Store(key, t); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "shape (M x K x N)\tblock (TM x 16*TNV, KC)\tus\tdefault block\tus\tspeed-up\t\n")
+	fmt.Fprintf(tw, "shape (M x K x N)\tblock (rows x columns, k-chunk)\tus\tdefault block\tus\tspeed-up\tcandidates\tseconds\t\n")
 	for _, c := range choices {
-		fmt.Fprintf(tw, "%v\t%s\t%.0f\t%s\t%.0f\t%.2fx\t\n", c.Shape, blockString(c.Block), c.Micros, blockString(c.Default), c.DefaultUs, c.DefaultUs/c.Micros)
+		fmt.Fprintf(tw, "%v\t%v\t%.0f\t%v\t%.0f\t%.2fx\t%d\t%.1f\t\n", c.Shape, c.Block, c.Micros, c.Default, c.DefaultUs, c.DefaultUs/c.Micros, c.Candidates, c.Seconds)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if *all {
+		for _, c := range choices {
+			fmt.Fprintf(e.stdout, "%v:", c.Shape)
+			for _, t := range c.Timed {
+				fmt.Fprintf(e.stdout, "  %v %.0f us;", t.Block, t.Micros)
+			}
+			fmt.Fprintln(e.stdout)
+		}
+	}
+	key, err := rt.Kernels.TuneKey()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "stored in %s for %s\n", cache.Path, key)
 	return nil
-}
-
-func blockString(b kernels.Block) string {
-	s := fmt.Sprintf("%d x %d", b.TM, 16*b.TNV)
-	if b.Compensated {
-		return s + ", compensated"
-	}
-	if b.KC == 0 {
-		return s + ", KC 64"
-	}
-	return fmt.Sprintf("%s, KC %d", s, b.KC)
 }

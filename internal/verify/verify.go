@@ -138,7 +138,12 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 		}
 	}
 	cpuref.StepMomentum(ref, grads, vel, float64(h.LR), float64(h.Momentum), float64(h.WeightDecay), h.Nesterov)
-	if err := net.Backward(rows); err != nil {
+	// The step as training runs it, keeping the gradients it fuses away.
+	keep := net.KeepGradients
+	net.KeepGradients = true
+	err = net.BackwardStep(rows, h)
+	net.KeepGradients = keep
+	if err != nil {
 		return nil, err
 	}
 	for l := L; l >= 1; l-- {
@@ -161,9 +166,6 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 		add(fmt.Sprintf("db%d", l), got, mat.NewDense(1, sizes[l], grads.DB[l]), TolGradient)
 	}
 
-	if err := net.Step(h); err != nil {
-		return nil, err
-	}
 	w, b, err = net.Params()
 	if err != nil {
 		return nil, err

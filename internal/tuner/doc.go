@@ -1,0 +1,20 @@
+// Package tuner measures which register-GEMM block is fastest for each
+// GEMM shape of a step on one device, and keeps the answers in a cache on
+// disk so that a device is measured once.
+//
+// The search space is the kernels package's: kernels.Registers.Candidates
+// lists, for a shape, the blocks that fit the device's register file (a
+// handful, so a device is tuned in seconds). Every candidate is first run on
+// random operands and compared with cpuref's float64 product; one that
+// builds but computes wrongly, or not accurately enough at the shape, is
+// skipped, never chosen. The survivors are timed as a step runs them:
+// queued back to back and waited for once.
+//
+// A shape too large to time quickly (a batch of 55,000 rows) is timed at a
+// stand-in with its batch dimensions cut to MaxSide; Gemm itself gives an
+// untuned shape the block of its nearest tuned neighbour.
+//
+// Tuning stops at the next candidate when its context is cancelled, and the
+// cache is only ever replaced whole (internal/atomicfile), so an interrupt
+// leaves the old cache or the new one, never a mix.
+package tuner

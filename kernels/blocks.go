@@ -1,0 +1,202 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+// Shape is one GEMM of the pass as Gemm sees it, after an A B^T has become
+// A B with a transposed B: C[M,N] = op(A) B, op(A) = A^T when TransA.
+type Shape struct {
+	TransA  bool
+	M, N, K int
+}
+
+// String names the shape as the benchmarks do: form M x K x N.
+func (s Shape) String() string {
+	f := "AB"
+	if s.TransA {
+		f = "AtB"
+	}
+	return fmt.Sprintf("%s %dx%dx%d", f, s.M, s.K, s.N)
+}
+
+// Block is a register-GEMM setting: TM rows by 16*TNV columns of C per
+// work-item, k in chunks of KC (0: one chunk, as compensated blocks always
+// take). TM, TNV and Compensated select a program; KC is an argument.
+type Block struct {
+	TM          int  `json:"tm"`
+	TNV         int  `json:"tnv"`
+	KC          int  `json:"kc"`
+	Compensated bool `json:"compensated,omitempty"`
+}
+
+// String is the block as reports print it: "6 x 64, kc 128".
+func (b Block) String() string {
+	s := fmt.Sprintf("%d x %d", b.TM, 16*b.TNV)
+	switch {
+	case b.Compensated:
+		return s + ", compensated"
+	case b.KC == 0:
+		return s + ", one k-chunk"
+	}
+	return fmt.Sprintf("%s, kc %d", s, b.KC)
+}
+
+// program is the part of a Block that needs its own build.
+func (b Block) program() Block { return Block{TM: b.TM, TNV: b.TNV, Compensated: b.Compensated} }
+
+// valid reports whether gemm_reg.cl builds b.
+func (b Block) valid() bool {
+	return b.TM >= 1 && b.TM <= 16 && b.TNV >= 1 && b.TNV <= 4 && b.KC >= 0 && !(b.Compensated && b.KC != 0)
+}
+
+// Tuning maps each shape to the block that measured fastest for it.
+type Tuning map[Shape]Block
+
+// Registers is what a CPU's SIMD unit offers the register GEMM: Width floats
+// per vector register and Count registers. A float16 accumulator takes
+// 16/Width of them (two on AVX2, one on AVX-512).
+type Registers struct {
+	Width, Count int
+}
+
+// RegistersOf derives the register file from what the device reports: its
+// native float vector width (its preferred one where a driver gives no
+// native). x86 has 16 vector registers up to AVX2 and 32 with AVX-512,
+// whose vectors are the first to hold 16 floats; a wider vector than that
+// is taken as AVX-512's.
+func RegistersOf(dev cl.Device) Registers {
+	w := dev.NativeFloatVector
+	if w <= 1 {
+		w = dev.PreferredFloatVector
+	}
+	w = min(max(w, 4), 16)
+	if w >= 16 {
+		return Registers{Width: 16, Count: 32}
+	}
+	return Registers{Width: w, Count: 16}
+}
+
+// perVector is the registers one float16 occupies.
+func (r Registers) perVector() int { return (16 + r.Width - 1) / r.Width }
+
+// fits reports whether a TM x 16*TNV block keeps its accumulators (twice as
+// many when compensated), one row of B and the broadcast element of A in
+// registers; a block that does not spills to the stack in its inner loop,
+// and measured 2-3x slower as well as slower to compile.
+func (r Registers) fits(tm, tnv int, compensated bool) bool {
+	acc := tm * tnv * r.perVector()
+	if compensated {
+		acc *= 2
+	}
+	return acc+tnv*r.perVector()+1 <= r.Count
+}
+
+// tallest is the most rows, at most limit, that fit with tnv vectors; 0 if
+// not one does.
+func (r Registers) tallest(tnv int, compensated bool, limit int) int {
+	tm := 0
+	for t := 1; t <= limit && r.fits(t, tnv, compensated); t++ {
+		tm = t
+	}
+	return tm
+}
+
+// defaultKC is the k-chunk of the built-in blocks: long enough that C is
+// reread only every 256 terms (784 inputs: 4 chunks, within 5% of one chunk
+// on Zen 5), short enough for blocked summation's accuracy (gemm_reg.cl).
+const defaultKC = 256
+
+// minRows is the fewest rows worth a block: each k loads TNV vectors of B
+// and broadcasts TM elements of A into TM*TNV fmas, so fewer rows spend the
+// loads on too little arithmetic.
+const minRows = 4
+
+// maxRows bounds the height of a wide block: taller ones leave ragged
+// row-blocks at batch 128 and gained nothing measured.
+const maxRows = 8
+
+// DefaultBlock is the block for a product with n columns without tuning,
+// derived from the registers: thin outputs (16 columns or fewer) take the
+// tallest compensated single vector that fits; wider ones the widest row of
+// vectors, up to what covers n, with which at least minRows rows fit, at the
+// tallest height that fits. That is 6 x 64 on AVX-512 and 6 x 16 on AVX2.
+func (r Registers) DefaultBlock(n int) Block {
+	if thin(n) {
+		return Block{TM: max(1, r.tallest(1, true, 12)), TNV: 1, Compensated: true}
+	}
+	cover := min(4, (n+15)/16)
+	for tnv := cover; tnv > 1; tnv-- {
+		if tm := r.tallest(tnv, false, maxRows); tm >= minRows {
+			return Block{TM: tm, TNV: tnv, KC: defaultKC}
+		}
+	}
+	return Block{TM: max(1, r.tallest(1, false, maxRows)), TNV: 1, KC: defaultKC}
+}
+
+// Candidates are the blocks worth timing for sh on these registers, the
+// default first: at the default's width, the width that covers N (up to 64
+// columns) and half that, the tallest block that fits and one two rows
+// shorter, each at a few k-chunks; thin outputs
+// also try uncompensated blocks (Tune's check against cpuref decides
+// whether blocked summation is accurate enough at the shape). Every one
+// fits the registers, so none spills, and a width takes at most two builds.
+func (r Registers) Candidates(sh Shape) []Block {
+	def := r.DefaultBlock(sh.N)
+	out := []Block{def}
+	add := func(b Block) {
+		for _, o := range out {
+			if o == b {
+				return
+			}
+		}
+		out = append(out, b)
+	}
+	kcs := []int{defaultKC}
+	if sh.K > defaultKC/2 {
+		kcs = append(kcs, defaultKC/2, 0)
+	}
+	if def.Compensated {
+		for _, tm := range []int{r.tallest(1, false, maxRows), minRows} {
+			if tm > 0 && r.fits(tm, 1, false) {
+				add(Block{TM: tm, TNV: 1, KC: defaultKC})
+			}
+		}
+		return out
+	}
+	cover := min(4, (sh.N+15)/16)
+	for _, tnv := range []int{def.TNV, cover, cover / 2} {
+		top := r.tallest(tnv, false, maxRows)
+		for _, tm := range []int{top, top - 2} {
+			if tnv < 1 || tm < 2 {
+				continue
+			}
+			for _, kc := range kcs {
+				add(Block{TM: tm, TNV: tnv, KC: kc})
+			}
+		}
+	}
+	return out
+}
+
+// nearest is the tuned block of the shape of the same form and output width
+// closest to sh in log M and log K: a batch of 55,000 takes the block
+// measured at 128 rather than being timed for minutes. ok is false when no
+// tuned shape has sh's form and width.
+func nearest(t map[Shape]Block, sh Shape) (Block, bool) {
+	best, found := math.Inf(1), Block{}
+	ok := false
+	for s, b := range t {
+		if s.TransA != sh.TransA || s.N != sh.N {
+			continue
+		}
+		d := math.Abs(math.Log(float64(s.M)/float64(sh.M))) + math.Abs(math.Log(float64(s.K)/float64(sh.K)))
+		if d < best {
+			best, found, ok = d, b, true
+		}
+	}
+	return found, ok
+}

@@ -1,0 +1,66 @@
+package kernels
+
+import "testing"
+
+// TestBlocksFitTheRegisters checks the blocks derived from each register
+// file: the defaults are the ones measured best (6 x 64 with AVX-512's 32
+// zmm registers, 6 x 16 with AVX2's 16 ymm), and no candidate spills.
+func TestBlocksFitTheRegisters(t *testing.T) {
+	for _, c := range []struct {
+		regs       Registers
+		wide, thin Block
+	}{
+		{Registers{Width: 16, Count: 32}, Block{TM: 6, TNV: 4, KC: defaultKC}, Block{TM: 12, TNV: 1, Compensated: true}},
+		{Registers{Width: 8, Count: 16}, Block{TM: 6, TNV: 1, KC: defaultKC}, Block{TM: 3, TNV: 1, Compensated: true}},
+		{Registers{Width: 4, Count: 16}, Block{TM: 2, TNV: 1, KC: defaultKC}, Block{TM: 1, TNV: 1, Compensated: true}},
+	} {
+		if got := c.regs.DefaultBlock(512); got != c.wide {
+			t.Errorf("%+v: default for 512 columns %v, want %v", c.regs, got, c.wide)
+		}
+		if got := c.regs.DefaultBlock(10); got != c.thin {
+			t.Errorf("%+v: default for 10 columns %v, want %v", c.regs, got, c.thin)
+		}
+		programs := map[Block]bool{}
+		for _, sh := range []Shape{{M: 128, N: 512, K: 784}, {TransA: true, M: 784, N: 512, K: 128}, {M: 128, N: 10, K: 256}, {M: 7, N: 37, K: 3}} {
+			cands := c.regs.Candidates(sh)
+			if len(cands) == 0 || cands[0] != c.regs.DefaultBlock(sh.N) {
+				t.Errorf("%+v %v: candidates %v do not start with the default", c.regs, sh, cands)
+			}
+			for _, b := range cands {
+				if sh.M != 7 { // the training shapes
+					programs[b.program()] = true
+				}
+				if !b.valid() || (b.TM > 1 && !c.regs.fits(b.TM, b.TNV, b.Compensated)) {
+					t.Errorf("%+v %v: candidate %v does not fit", c.regs, sh, b)
+				}
+			}
+		}
+		// Builds are what tuning spends its time on.
+		if len(programs) > 8 {
+			t.Errorf("%+v: %d programs to build", c.regs, len(programs))
+		}
+	}
+}
+
+func TestNearest(t *testing.T) {
+	a, b := Block{TM: 6, TNV: 4}, Block{TM: 4, TNV: 2}
+	tuned := map[Shape]Block{
+		{M: 128, N: 512, K: 784}:               a,
+		{M: 64, N: 512, K: 784}:                b,
+		{TransA: true, M: 784, N: 512, K: 128}: b,
+	}
+	for _, c := range []struct {
+		sh   Shape
+		want Block
+		ok   bool
+	}{
+		{Shape{M: 55000, N: 512, K: 784}, a, true},
+		{Shape{M: 50, N: 512, K: 784}, b, true},
+		{Shape{TransA: true, M: 784, N: 512, K: 55000}, b, true},
+		{Shape{M: 128, N: 256, K: 784}, Block{}, false},
+	} {
+		if got, ok := nearest(tuned, c.sh); got != c.want || ok != c.ok {
+			t.Errorf("nearest(%v) = %v, %v; want %v, %v", c.sh, got, ok, c.want, c.ok)
+		}
+	}
+}
