@@ -62,4 +62,14 @@
 // state of the Kernel object, so SetArgs and the Enqueue that follows must
 // not interleave with another goroutine's SetArgs on the same Kernel; give
 // each goroutine its own kernels if there is ever more than one.
+//
+// Make every call on a Context, and on what was made from it, from one OS
+// thread: call runtime.LockOSThread in the goroutine that creates the
+// context, before NewContext. OpenCL 1.2 allows any thread, but drivers keep
+// per-thread state, and a goroutine moves between OS threads across cgo
+// calls whenever one of them blocks long (a kernel build, a blocking read).
+// oclgrind 21.10 with --uninitialized is one such driver: it sets up its
+// shadow-memory pool in a thread-local during clCreateContext, and a later
+// write or clFinish from another thread dereferences NULL inside the driver.
+// Pinning costs nothing per call; the command pins its one goroutine.
 package cl

@@ -431,11 +431,18 @@ func (n *Network) AllocVelocity() error {
 		if vw[l], err = n.rt.floats(fmt.Sprintf("velocity of W%d", l), n.sizes[l-1]*n.sizes[l]); err == nil {
 			vb[l], err = n.rt.floats(fmt.Sprintf("velocity of b%d", l), n.sizes[l])
 		}
+		// Zeros are written from the host rather than filled: oclgrind
+		// 21.10's --uninitialized check mistracks clEnqueueFillBuffer (each
+		// pattern element's store resizes the whole buffer's shadow to 4
+		// bytes), so filled velocities read as uninitialized in update and
+		// every step would be reported (issue 12; reproducer in
+		// testdata/oclgrind/fill_uninitialized.c). A write is
+		// tracked correctly, and this runs once per network.
 		if err == nil {
-			err = n.rt.Queue.FillFloat32(vw[l], 0, 0, n.sizes[l-1]*n.sizes[l])
+			err = n.rt.Queue.WriteFloat32(vw[l], 0, make([]float32, n.sizes[l-1]*n.sizes[l]))
 		}
 		if err == nil {
-			err = n.rt.Queue.FillFloat32(vb[l], 0, 0, n.sizes[l])
+			err = n.rt.Queue.WriteFloat32(vb[l], 0, make([]float32, n.sizes[l]))
 		}
 		if err != nil {
 			release()

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -70,6 +71,17 @@ func main() {
 // run dispatches to a subcommand and turns its error into the exit code:
 // 0 on success, 2 for a usage error, 1 for anything that failed.
 func run(e *env, args []string) int {
+	// Every OpenCL call of a command is made from this goroutine; pinning it
+	// to one OS thread makes them all come from the thread that created the
+	// context. OpenCL 1.2 allows calls from any thread, but drivers keep
+	// per-thread state: oclgrind 21.10 with --uninitialized sets up its
+	// shadow-memory pool in a thread-local during clCreateContext and
+	// dereferences NULL when a later blocking write or clFinish runs on
+	// another thread, which an unpinned goroutine does whenever a long cgo
+	// call (a kernel build, a simulated kernel) lets the scheduler hand its P
+	// to another M (issue 12). The lock costs nothing per call.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if len(args) == 0 {
 		topUsage(e.stderr)
 		return 2
