@@ -10,6 +10,7 @@
 //	mnist-cl eval -model F      accuracy, per-digit figures and confusion matrix
 //	mnist-cl predict -model F IMAGE...  classify your own digits
 //	mnist-cl export -model F -o F.onnx  write a saved network as an ONNX model
+//	mnist-cl serve -model F     a page to draw digits on; -metrics F: a run's dashboard
 //	mnist-cl bench [--json]     time the GEMMs, a step, cpuref and an epoch
 //	mnist-cl tune               measure and cache the fastest GEMM blocks
 //
@@ -49,6 +50,7 @@ func commands() []command {
 		{"eval", "evaluate a saved network: accuracy, per-digit precision and recall, confusion matrix", runEval},
 		{"predict", "classify your own PNG or JPEG images of digits with a saved network", runPredict},
 		{"export", "write a saved network as an ONNX model for other runtimes (OpenCV, ONNX Runtime)", runExport},
+		{"serve", "serve a page to draw digits on for a saved network, and a run's dashboard", runServe},
 		{"bench", "time the step's GEMMs, a training step, cpuref's step and an epoch; peak memory", runBench},
 		{"tune", "measure the fastest GEMM blocks for this device and cache them", runTune},
 	}

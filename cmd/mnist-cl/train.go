@@ -31,6 +31,8 @@ type trainFlags struct {
 	resume    string
 	plot      string
 	quiet     bool
+	serve     string
+	serveExit bool
 	setByUser map[string]bool
 }
 
@@ -65,21 +67,17 @@ func runTrain(e *env, args []string) error {
 		}
 	}
 
-	// Every output is checked before training, not after hours of it.
-	for _, out := range []string{tf.save, tf.plot, tf.metrics} {
-		if out != "" {
-			if err := atomicfile.CheckWritable(out); err != nil {
-				return err
-			}
-		}
+	mw, err := tf.openOutputs()
+	if err != nil {
+		return err
 	}
-	var mw *metricsWriter
-	if tf.metrics != "" {
-		if mw, err = newMetricsWriter(tf.metrics); err != nil {
-			return err
-		}
-		defer mw.abort()
+	defer mw.abort()
+
+	dash, err := tf.startDashboard(e)
+	if err != nil {
+		return err
 	}
+	defer dash.close()
 
 	rt, split, err := dev.openWithData(e, net.data)
 	if err != nil {
@@ -111,44 +109,37 @@ func runTrain(e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
 		sizesString(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
 		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
+	dash.describe(rt, t, split)
 	// The device holds the images now (on a CPU device, in this process's
 	// memory too): hand the host copy back to the system.
 	split = nil
 	debug.FreeOSMemory()
 
 	bar := tf.progress(e, t)
-	var history []plots.EpochPoint
-	for {
-		done, _ := t.Position()
-		if done >= cfg.Epochs {
-			break
-		}
-		ep, err := t.Epoch(e.ctx)
-		bar.clear()
-		if err != nil {
-			if e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
-				return tf.interrupted(e, t, err)
-			}
-			return err
-		}
-		fmt.Fprintf(e.stdout, "epoch %2d  loss %.4f  train %6.2f%%  val %6.2f%%  lr %.3g  %6.2fs  %7.0f img/s\n",
-			ep.Epoch, ep.TrainLoss, 100*ep.TrainAccuracy, 100*ep.ValAccuracy, ep.LR, ep.Seconds, ep.ImagesPerSec)
-		if err := mw.write(ep); err != nil {
-			return err
-		}
-		history = append(history, plots.EpochPoint{Epoch: ep.Epoch, TrainLoss: ep.TrainLoss, ValLoss: ep.ValLoss,
-			TrainAccuracy: ep.TrainAccuracy, ValAccuracy: ep.ValAccuracy})
-		if tf.every > 0 && ep.Epoch%tf.every == 0 && ep.Epoch < cfg.Epochs {
-			if err := saveCheckpoint(e, t, tf.save); err != nil {
-				return err
-			}
-		}
+	dash.watch(t)
+	history, err := tf.loop(e, t, cfg, bar, mw, dash)
+	if err != nil {
+		dash.fail(err)
+		return err
 	}
+	if err := tf.finish(e, t, history, mw, dash); err != nil {
+		return err
+	}
+	return dash.linger(e, tf.serveExit)
+}
+
+// finish measures the test set and writes what the flags ask for: the
+// checkpoint, the plot and the metrics' last line.
+func (tf *trainFlags) finish(e *env, t *nn.Trainer, history []plots.EpochPoint, mw *metricsWriter, dash *dashboard) error {
+	dash.testing()
 	loss, acc, err := t.Test()
 	if err != nil {
 		return fmt.Errorf("test set: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "test accuracy %.2f%%  loss %.4f\n", 100*acc, loss)
+	if err := dash.finish(t, acc, loss); err != nil {
+		return err
+	}
 	if tf.save != "" {
 		if err := saveCheckpoint(e, t, tf.save); err != nil {
 			return err
@@ -166,6 +157,55 @@ func runTrain(e *env, args []string) error {
 	return mw.commit()
 }
 
+// loop trains the epochs still to run, printing a line for each, and
+// returns what each measured.
+func (tf *trainFlags) loop(e *env, t *nn.Trainer, cfg nn.Config, bar *progressBar, mw *metricsWriter, dash *dashboard) ([]plots.EpochPoint, error) {
+	var history []plots.EpochPoint
+	for {
+		done, _ := t.Position()
+		if done >= cfg.Epochs {
+			return history, nil
+		}
+		ep, err := t.Epoch(e.ctx)
+		bar.clear()
+		if err != nil {
+			if e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+				return nil, tf.interrupted(e, t, err)
+			}
+			return nil, err
+		}
+		fmt.Fprintf(e.stdout, "epoch %2d  loss %.4f  train %6.2f%%  val %6.2f%%  lr %.3g  %6.2fs  %7.0f img/s\n",
+			ep.Epoch, ep.TrainLoss, 100*ep.TrainAccuracy, 100*ep.ValAccuracy, ep.LR, ep.Seconds, ep.ImagesPerSec)
+		if err := mw.write(ep); err != nil {
+			return nil, err
+		}
+		dash.epoch(ep)
+		history = append(history, plots.EpochPoint{Epoch: ep.Epoch, TrainLoss: ep.TrainLoss, ValLoss: ep.ValLoss,
+			TrainAccuracy: ep.TrainAccuracy, ValAccuracy: ep.ValAccuracy})
+		if tf.every > 0 && ep.Epoch%tf.every == 0 && ep.Epoch < cfg.Epochs {
+			if err := saveCheckpoint(e, t, tf.save); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// openOutputs checks that every output can be written, before training
+// rather than after hours of it, and opens the metrics file if asked for.
+func (tf *trainFlags) openOutputs() (*metricsWriter, error) {
+	for _, out := range []string{tf.save, tf.plot, tf.metrics} {
+		if out != "" {
+			if err := atomicfile.CheckWritable(out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if tf.metrics == "" {
+		return nil, nil
+	}
+	return newMetricsWriter(tf.metrics)
+}
+
 func (tf *trainFlags) register(fs *flag.FlagSet, epochs int) {
 	fs.IntVar(&tf.epochs, "epochs", epochs, "passes over the training set")
 	fs.StringVar(&tf.metrics, "metrics", "", "write one JSON object per epoch, then one with test_accuracy, to this file")
@@ -174,6 +214,8 @@ func (tf *trainFlags) register(fs *flag.FlagSet, epochs int) {
 	fs.StringVar(&tf.resume, "resume", "", "continue the run saved in this checkpoint (its settings; only -epochs may change)")
 	fs.StringVar(&tf.plot, "plot", "", "draw training and validation loss and accuracy per epoch into this PNG file")
 	fs.BoolVar(&tf.quiet, "quiet", false, "no progress bar, only a line per epoch")
+	fs.StringVar(&tf.serve, "serve", "", "serve a live dashboard of the run at this address (such as 127.0.0.1:8080); it stays up after training until Ctrl-C")
+	fs.BoolVar(&tf.serveExit, "serve-exit", false, "with -serve, stop the dashboard and exit when training ends")
 }
 
 func (tf *trainFlags) check() error {
@@ -185,6 +227,9 @@ func (tf *trainFlags) check() error {
 	}
 	if tf.every > 0 && tf.save == "" {
 		return &usageError{err: errors.New("-checkpoint-every needs -save FILE")}
+	}
+	if tf.serveExit && tf.serve == "" {
+		return &usageError{err: errors.New("-serve-exit needs -serve ADDR")}
 	}
 	return nil
 }
@@ -363,7 +408,7 @@ func (m *metricsWriter) commit() error {
 
 // abort removes the temporary file unless commit already renamed it.
 func (m *metricsWriter) abort() {
-	if m.f != nil {
+	if m != nil && m.f != nil {
 		m.f.Close()
 		os.Remove(m.f.Name())
 	}
