@@ -37,6 +37,9 @@ type Options struct {
 	// col_sum: 16 or 8. Zero picks 16 where the device runs 256 work-items
 	// in a group, else 8; tests set 8 to cover the small-device path.
 	TileEdge int
+	// Profile makes nn.Open create a profiling queue, so that Record's
+	// launches have device times (bench's per-kernel table).
+	Profile bool
 	// Registers overrides the register file RegistersOf reads off the
 	// device, which sizes the register GEMM's blocks: a test builds the
 	// AVX2 blocks on an AVX-512 machine with it.
@@ -103,6 +106,9 @@ type Set struct {
 	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
 
 	tuned map[Shape]Block // per-shape register blocks from a tuning
+
+	record   bool       // keep each launch's event (see Record)
+	launches []launched // the events kept since Record
 }
 
 // New builds the kernels for the device of ctx. Building takes about half a
@@ -313,6 +319,7 @@ func (s *Set) Release() {
 	s.programs = nil
 	s.scratch.Release()
 	s.scratch = nil
+	s.Record(false)
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
@@ -354,7 +361,7 @@ func (s *Set) launch1D(k *cl.Kernel, n int, args ...any) error {
 	if err := k.SetArgs(args...); err != nil {
 		return err
 	}
-	return s.q.Enqueue(k, []int{roundUp(n, s.wg)}, []int{s.wg})
+	return s.enqueue(k, []int{roundUp(n, s.wg)}, []int{s.wg}, n, 0, 0)
 }
 
 // Epilogue is work a GEMM does on C as it writes it (see gemm_reg.cl).
@@ -541,7 +548,7 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 		return err
 	}
 	tn := 16 * blk.TNV
-	return s.q.Enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1})
+	return s.enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1}, m, n, k)
 }
 
 func boolInt(b bool) int32 {
@@ -567,7 +574,7 @@ func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int,
 	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
 		return err
 	}
-	if err := s.q.Enqueue(kern, []int{roundUp(n, s.tileEdge), roundUp(m, s.tileEdge)}, []int{s.tileEdge, s.tileEdge}); err != nil {
+	if err := s.enqueue(kern, []int{roundUp(n, s.tileEdge), roundUp(m, s.tileEdge)}, []int{s.tileEdge, s.tileEdge}, m, n, k); err != nil {
 		return err
 	}
 	var err error
@@ -621,7 +628,7 @@ func (s *Set) Gather(images, digits, perm *cl.Buffer, first, rows, pixels int, x
 	if err := need("gather", operand{"X", x, rows * pixels}, operand{"labels", labels, rows}, operand{"perm", perm, first + rows}); err != nil {
 		return err
 	}
-	return s.launch1D(s.gather, rows*pixels, images, digits, perm, first, rows, pixels, x, labels)
+	return s.launch1D(s.gather, rows*((pixels+15)/16), images, digits, perm, first, rows, pixels, x, labels)
 }
 
 // BiasReLU computes Z = f(Z + b) in place for a rows x cols Z.
@@ -669,7 +676,7 @@ func (s *Set) BatchStats(rowLoss, rowCorrect *cl.Buffer, rows int, stats *cl.Buf
 	if err := s.stats.SetArgs(rowLoss, rowCorrect, rows, stats, slot); err != nil {
 		return err
 	}
-	return s.q.Enqueue(s.stats, []int{1}, []int{1})
+	return s.enqueue(s.stats, []int{1}, []int{1}, rows, 0, 0)
 }
 
 // ReLUMask computes delta = delta . f'(Z) in place over n elements.
@@ -688,7 +695,7 @@ func (s *Set) ColSum(delta *cl.Buffer, rows, cols int, db *cl.Buffer) error {
 	if err := s.colSum.SetArgs(delta, rows, cols, db); err != nil {
 		return err
 	}
-	return s.q.Enqueue(s.colSum, []int{roundUp(cols, s.csCols), s.csRows}, []int{s.csCols, s.csRows})
+	return s.enqueue(s.colSum, []int{roundUp(cols, s.csCols), s.csRows}, []int{s.csCols, s.csRows}, rows, cols, 0)
 }
 
 // Hyper are an optimiser step's settings: PyTorch's SGD with dampening 0.
@@ -722,5 +729,5 @@ func (s *Set) Transpose(in *cl.Buffer, rows, cols int, out *cl.Buffer) error {
 	if err := s.transpose.SetArgs(in, rows, cols, out); err != nil {
 		return err
 	}
-	return s.q.Enqueue(s.transpose, []int{roundUp(rows, s.transposeGroup), (cols + 15) / 16}, []int{s.transposeGroup, 1})
+	return s.enqueue(s.transpose, []int{roundUp(rows, s.transposeGroup), (cols + 15) / 16}, []int{s.transposeGroup, 1}, rows, cols, 0)
 }

@@ -461,9 +461,17 @@ func TestTranspose(t *testing.T) {
 	}
 }
 
+// TestGather covers rows shorter than the kernel's 16-pixel vector (13),
+// with a ragged tail (37) and MNIST's (784, whole vectors).
 func TestGather(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	const n, pixels = 50, 13
+	for _, pixels := range []int{13, 37, 784} {
+		gatherCase(t, s, ctx, q, pixels)
+	}
+}
+
+func gatherCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, pixels int) {
+	const n = 50
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 14))
 	images := make([]uint8, n*pixels)
 	digits := make([]uint8, n)

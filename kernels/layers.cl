@@ -5,19 +5,29 @@
 
 // gather builds a mini-batch on the device from the data set uploaded once as
 // uint8: row r of X is image perm[first + r] scaled to [0,1], and labels[r] its
-// digit. Only the permutation goes up, once per epoch.
+// digit. Only the permutation goes up, once per epoch. A work-item converts
+// 16 pixels of one row with one vector load and store (chunks = ceil(pixels /
+// 16) per row); one per pixel spent more on scheduling work-items than on
+// the copy (120 us for a batch of 128 on Zen 5, against 15).
 __kernel void gather(__global const uchar *restrict images,
 		     __global const uchar *restrict digits,
 		     __global const int *restrict perm, const int first,
 		     const int rows, const int pixels,
 		     __global float *restrict X, __global int *restrict labels)
 {
+	const int chunks = (pixels + 15) / 16;
 	const int i = get_global_id(0);
-	if (i >= rows * pixels)
+	if (i >= rows * chunks)
 		return;
-	const int r = i / pixels, p = i - r * pixels;
+	const int r = i / chunks, p = (i - r * chunks) * 16;
 	const int src = perm[first + r];
-	X[i] = images[(size_t)src * pixels + p] * (1.0f / 255.0f);
+	__global const uchar *in = images + (size_t)src * pixels + p;
+	__global float *out = X + (size_t)r * pixels + p;
+	if (p + 16 <= pixels)
+		vstore16(convert_float16(vload16(0, in)) * (1.0f / 255.0f), 0, out);
+	else
+		for (int e = 0; e < pixels - p; e++)
+			out[e] = in[e] * (1.0f / 255.0f);
 	if (p == 0)
 		labels[r] = digits[src];
 }

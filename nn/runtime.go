@@ -23,7 +23,7 @@ func Open(dev cl.Device, opts kernels.Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dev.Name, err)
 	}
-	q, err := ctx.NewQueue(false)
+	q, err := ctx.NewQueue(opts.Profile)
 	if err != nil {
 		ctx.Release()
 		return nil, fmt.Errorf("open %s: %w", dev.Name, err)

@@ -49,6 +49,7 @@ func runBench(e *env, args []string) error {
 	var dev deviceFlags
 	dev.register(fs)
 	var o benchOptions
+	fs.BoolVar(&dev.profile, "launches", true, "also time every launch of a step by itself (a profiling queue)")
 	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object on stdout")
 	fs.StringVar(&o.data, "data", "", "folder with the four MNIST files for the epoch, unread with -epoch=false (default: the per-user cache, fetched when missing)")
 	fs.IntVar(&o.reps, "reps", 7, "timed loops per measurement, 1 to 1000; the report gives their median")
@@ -139,6 +140,13 @@ func runBench(e *env, args []string) error {
 		return err
 	}
 
+	if dev.profile {
+		b.note("timing every launch of a step at batch %d", cfg.Batch)
+		if r.Profile, err = b.profileStep(sizes, cfg.Batch, cfg); err != nil {
+			return err
+		}
+	}
+
 	b.note("timing the cpuref step at batch %d", cfg.Batch)
 	phase = time.Now()
 	if r.CPURef, err = b.cpurefStep(sizes, cfg); err != nil {
@@ -200,6 +208,7 @@ type benchReport struct {
 	Gemms       []gemmResult `json:"gemms"`
 	GemmTotalUS float64      `json:"gemm_total_us"` // sum of the medians
 	Steps       []stepResult `json:"steps"`
+	Profile     *stepProfile `json:"profile"` // every launch of a step, timed alone
 	CPURef      cpurefResult `json:"cpuref"`
 	Epoch       *epochResult `json:"epoch"` // null with --epoch=false
 
@@ -489,10 +498,7 @@ func (b *bencher) step(sizes []int, batch int, cfg nn.Config) (stepResult, error
 		if err := net.Forward(batch); err != nil {
 			return err
 		}
-		if err := net.Backward(batch); err != nil {
-			return err
-		}
-		return net.Step(h)
+		return net.BackwardStep(batch, h)
 	}, b.rt.Queue.Finish)
 	if err != nil {
 		return stepResult{}, err
@@ -636,6 +642,11 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.Profile != nil {
+		if err := writeProfile(bw, r.Profile); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(bw, "cpuref (float64 gonum) at batch %d: %s us per step, %.1fx the device's\n",
 		r.CPURef.Batch, thousands(r.CPURef.US), r.CPURef.Ratio)

@@ -95,6 +95,7 @@ type deviceFlags struct {
 	device  string
 	gemm    string
 	kernels string
+	profile bool // a profiling queue, for bench's per-kernel times
 }
 
 func (d *deviceFlags) register(fs *flag.FlagSet) {
@@ -121,14 +122,34 @@ func (d *deviceFlags) open(e *env) (*nn.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	regs, err := registersOverride(e.getenv("MNISTCL_REGISTERS"))
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels})
+	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels, Profile: d.profile, Registers: regs})
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(e.stderr, "device %d: %s (%s, %s); %s GEMM; kernels built in %.2fs\n",
 		dev.Index, dev.Name, dev.Type, dev.Platform, rt.Kernels.Kind(), time.Since(start).Seconds())
 	return rt, nil
+}
+
+// registersOverride parses MNISTCL_REGISTERS, "COUNTxWIDTH" such as 16x8:
+// the register file to size the GEMM blocks for instead of the device's own
+// (with PoCL's POCL_LLVM_CPU_NAME=haswell, an AVX-512 machine then builds
+// and runs what an AVX2 one would). Empty means the device's.
+func registersOverride(v string) (kernels.Registers, error) {
+	if v == "" {
+		return kernels.Registers{}, nil
+	}
+	var r kernels.Registers
+	if _, err := fmt.Sscanf(v, "%dx%d", &r.Count, &r.Width); err != nil || r.Count < 8 || r.Count > 64 ||
+		(r.Width != 4 && r.Width != 8 && r.Width != 16) {
+		return r, fmt.Errorf("MNISTCL_REGISTERS=%q: want COUNTxWIDTH, such as 16x8 (AVX2) or 32x16 (AVX-512)", v)
+	}
+	return r, nil
 }
 
 // tune gives the register GEMM the blocks measured fastest for the shapes of

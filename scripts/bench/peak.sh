@@ -15,5 +15,6 @@ bin=${PEAK_BIN:-/tmp/peak}
 	done
 	printf '\n'
 } >&2
-gcc -O2 -Wall -mavx512f -mfma -pthread -o "$bin" "$here/peak.c"
+# No -m flags: peak.c compiles each width for its own target and picks at run time.
+gcc -O2 -Wall -pthread -o "$bin" "$here/peak.c"
 exec "$bin" "$@"
