@@ -34,6 +34,7 @@ func runDevices(e *env, args []string) error {
 		fmt.Fprintf(tw, "\tplatform\t%s (%s), %s\n", d.Platform, d.PlatformVendor, d.PlatformVersion)
 		fmt.Fprintf(tw, "\tversion\t%s, driver %s, %s\n", d.Version, d.DriverVersion, d.OpenCLCVersion)
 		fmt.Fprintf(tw, "\tcompute units\t%d\n", d.ComputeUnits)
+		fmt.Fprintf(tw, "\tfloat vectors\t%d native, %d preferred\n", d.NativeFloatVector, d.PreferredFloatVector)
 		fmt.Fprintf(tw, "\tglobal memory\t%s (largest allocation %s)\n", byteSize(d.GlobalMem), byteSize(d.MaxAlloc))
 		fmt.Fprintf(tw, "\tlocal memory\t%s\n", byteSize(d.LocalMem))
 		fmt.Fprintf(tw, "\tmax work-group\t%d\n", d.MaxWorkGroupSize)
