@@ -7,7 +7,8 @@
 //	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs
 //	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
 //	layers.cl      gather, bias_relu, bias_add, softmax_minus_labels,
-//	               batch_stats, relu_mask, col_sum, sgd, transpose
+//	               softmax_mse, batch_stats, relu_mask, col_sum, update,
+//	               transpose
 //	sums.cl        compensated summation (TwoSum, fma), put in front of each
 //	               of the others so the delicate arithmetic is written once
 //
@@ -22,16 +23,29 @@
 // length); a batch runs along the rows. W of a layer is fanIn x fanOut, so a
 // layer computes Z = X W + b as in the lecture. The caller owns every buffer
 // it passes; the Set's only buffer of its own is the scratch that holds B^T
-// for the register GEMM's A B^T form, grown once to the largest B it meets. Tile sizes are -D build options with
-// defaults in the sources; the Set picks them per device and shape.
+// for the register GEMM's A B^T form, grown once to the largest B it meets.
+//
+// # Register blocks
+//
+// The register GEMM's block (rows x 16*TNV columns of C per work-item) is a
+// -D build option; its k-chunk is an argument, so one build serves every
+// chunk. Blocks are sized from the device's float vector width
+// (RegistersOf): a float16 accumulator is one zmm register with AVX-512 (32
+// of them) and two ymm with AVX2 (16), and a block that does not fit spills
+// in its inner loop. DefaultBlock derives the built-in block from that
+// (6 x 64 and 6 x 16), Candidates the few the tuner (internal/tuner) times;
+// Gemm uses a shape's tuned block, else its nearest tuned neighbour's, else
+// the default. The tiled GEMM for GPUs keeps fixed 16 x 16 tiles.
 //
 // # Tolerances
 //
 // Against cpuref, relative errors ||got - want||_F / ||want||_F stay below
 // 1e-5 for forward tensors and 1e-4 for gradients and updates. Outputs of 16
 // columns or fewer are summed with compensation (exact fma product errors and
-// TwoSum), as are column sums, and wide GEMMs sum k in chunks of 64: without
-// that, a layer of one unit lost up to 8e-5 to cancellation over 784 terms.
+// TwoSum), as are column sums, and wide GEMMs sum k in chunks (blocked
+// summation; the tuner keeps a block only if it meets 1e-5 at the shape):
+// without compensation, a layer of one unit lost up to 8e-5 to cancellation
+// over 784 terms.
 // The softmax keeps a confident row's loss and Yp - 1 exact in form (log1p
 // and -others/(1+others)) rather than differences of numbers near 1.
 package kernels

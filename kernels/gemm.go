@@ -1,0 +1,292 @@
+package kernels
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+// thin reports whether a product's output is narrow enough that its rows
+// are summed with compensation (see gemm_reg.cl): few outputs, so no
+// averaging hides one output's cancellation, and cheap at that width.
+func thin(n int) bool { return n <= 16 }
+
+func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
+	b = b.program()
+	if ks, ok := s.gemmReg[b]; ok {
+		return ks, nil
+	}
+	comp := 0
+	if b.Compensated {
+		comp = 1
+	}
+	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", b.TM, b.TNV, comp))
+	if err != nil {
+		return [2]*cl.Kernel{}, err
+	}
+	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn")
+	if err != nil {
+		return [2]*cl.Kernel{}, err
+	}
+	s.gemmReg[b] = [2]*cl.Kernel{ks[0], ks[1]}
+	return s.gemmReg[b], nil
+}
+
+// Epilogue is work a GEMM does on C as it writes it (see gemm_reg.cl).
+type Epilogue int32
+
+const (
+	// EpiNone leaves C = op(A) op(B).
+	EpiNone Epilogue = iota
+	// EpiBias adds a bias row: C = op(A) op(B) + b.
+	EpiBias
+	// EpiBiasReLU is a layer's forward pass: C = f(op(A) op(B) + b).
+	EpiBiasReLU
+	// EpiMask is the backward ReLU mask: C = (op(A) op(B)) . [Z > 0], Z
+	// shaped like C.
+	EpiMask
+	// EpiUpdate is dW = A^T B and db = column sums of B followed by the
+	// optimiser step on W (Aux) and b (see FusedStep): the A^T B form only,
+	// with ColSum set.
+	EpiUpdate
+)
+
+// FusedStep is EpiUpdate's operands: the update kernel's settings and
+// buffers. C and the Fused ColSum are then scratch for dW and db, which
+// hold the gradients afterwards only with Keep.
+type FusedStep struct {
+	Hyper Hyper
+	// VW and VB are the velocities of W and b; nil without momentum.
+	VW, B, VB *cl.Buffer
+	// Keep stores dW and db as well as stepping (verify reads them).
+	Keep bool
+}
+
+// Fused are the extras of one GemmFused: an epilogue with its operand (the
+// bias of EpiBias and EpiBiasReLU, Z of EpiMask), and for the A^T B form the
+// column sums of B into ColSum (db = sum over rows of delta, read in the
+// same pass as dW = Z^T delta).
+type Fused struct {
+	Epi    Epilogue
+	Aux    *cl.Buffer
+	ColSum *cl.Buffer
+	Step   *FusedStep
+}
+
+// Gemm computes C[m,n] = op(A) op(B), row-major and packed: op(A) is m x k
+// (A is stored k x m when transA), op(B) is k x n (B stored n x k when transB).
+// Only the three forms of the pass exist: A B, A^T B and A B^T.
+func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
+	return s.GemmFused(transA, transB, m, n, k, a, b, c, Fused{})
+}
+
+// GemmFused is Gemm with the extras of f. The register GEMM does them in the
+// same launch; the tiled GEMM follows its product with the separate kernels
+// (bias_add, bias_relu, relu_mask, col_sum), so both give the same results.
+func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
+	// The name is built only for an error: this runs eight times a step.
+	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k) }
+	if m <= 0 || n <= 0 || k <= 0 {
+		return fmt.Errorf("%s: sizes must be positive", op())
+	}
+	if transA && transB {
+		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op())
+	}
+	if err := fit(operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
+		return fmt.Errorf("%s: %w", op(), err)
+	}
+	if err := checkFused(transA, transB, m, n, f); err != nil {
+		return fmt.Errorf("%s: %w", op(), err)
+	}
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	if s.kind == GemmTiled {
+		return s.gemmTiled(transA, transB, m, n, k, a, lda, b, ldb, c, f)
+	}
+
+	if transB {
+		if err := s.ensureScratch(k * n); err != nil {
+			return err
+		}
+		if err := s.Transpose(b, n, k, s.scratch); err != nil {
+			return err
+		}
+		b, ldb = s.scratch, n
+	}
+	return s.launchReg(s.blockFor(Shape{TransA: transA, M: m, N: n, K: k}), transA, m, n, k, a, lda, b, ldb, c, f)
+}
+
+// checkFused checks f's operands against a product of m x n.
+func checkFused(transA, transB bool, m, n int, f Fused) error {
+	switch f.Epi {
+	case EpiNone:
+	case EpiBias, EpiBiasReLU:
+		return fit(operand{"bias", f.Aux, n})
+	case EpiMask:
+		return fit(operand{"Z", f.Aux, m * n})
+	case EpiUpdate:
+		if f.Step == nil || f.ColSum == nil {
+			return fmt.Errorf("the fused update needs its step and the column sums")
+		}
+		ops := []operand{{"W", f.Aux, m * n}, {"b", f.Step.B, n}}
+		if f.Step.Hyper.Momentum != 0 {
+			ops = append(ops, operand{"velocity of W", f.Step.VW, m * n}, operand{"velocity of b", f.Step.VB, n})
+		}
+		if err := fit(ops...); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown epilogue %d", f.Epi)
+	}
+	if f.ColSum != nil {
+		if !transA || transB {
+			return fmt.Errorf("column sums of B come only with the A^T B form")
+		}
+		return fit(operand{"column sums", f.ColSum, n})
+	}
+	return nil
+}
+
+// blockFor is the register block of a shape: its tuned one, else that of
+// the nearest tuned shape of its form and width, else the default.
+func (s *Set) blockFor(sh Shape) Block {
+	if b, ok := s.tuned[sh]; ok {
+		return b
+	}
+	if b, ok := nearest(s.tuned, sh); ok {
+		return b
+	}
+	return s.regs.DefaultBlock(sh.N)
+}
+
+// GemmBlock is Gemm's C = op(A) B with block b, whatever the tuning says:
+// what the tuner times.
+func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
+	if s.kind != GemmRegister {
+		return fmt.Errorf("gemm block %v: the %v GEMM has no blocks", b, s.kind)
+	}
+	if !b.valid() {
+		return fmt.Errorf("gemm block %+v: not one gemm_reg.cl builds", b)
+	}
+	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {
+		return fmt.Errorf("gemm %v: %w", sh, err)
+	}
+	lda := sh.K
+	if sh.TransA {
+		lda = sh.M
+	}
+	return s.launchReg(b, sh.TransA, sh.M, sh.N, sh.K, a, lda, bm, sh.N, c, Fused{})
+}
+
+// launchReg launches gemm_reg.cl's kernel of blk (building it on first use).
+func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+	ks, err := s.regKernels(blk)
+	if err != nil {
+		return err
+	}
+	kern := ks[0]
+	if transA {
+		kern = ks[1]
+	}
+	aux, colSum, wantSum := f.Aux, f.ColSum, int32(0)
+	if aux == nil {
+		aux = c // not read without an epilogue; the argument needs a buffer
+	}
+	if colSum != nil {
+		wantSum = 1
+	} else {
+		colSum = c
+	}
+	// The step's operands: any buffer where the epilogue leaves them alone.
+	st := FusedStep{VW: c, B: c, VB: c}
+	if f.Step != nil {
+		st = *f.Step
+		if st.Hyper.Momentum == 0 {
+			st.VW, st.VB = c, c
+		}
+	}
+	h := st.Hyper
+	if err := kern.SetArgs(m, n, k, blk.KC, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
+		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep)); err != nil {
+		return err
+	}
+	tn := 16 * blk.TNV
+	return s.enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1}, m, n, k)
+}
+
+func boolInt(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// gemmTiled is the GPU path: the product, then the extras as their own kernels.
+func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+	set := &s.gemmTile[0]
+	if thin(n) {
+		set = &s.gemmTile[1]
+	}
+	kern := set[0]
+	switch {
+	case transA:
+		kern = set[1]
+	case transB:
+		kern = set[2]
+	}
+	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
+		return err
+	}
+	if err := s.enqueue(kern, []int{roundUp(n, s.tileEdge), roundUp(m, s.tileEdge)}, []int{s.tileEdge, s.tileEdge}, m, n, k); err != nil {
+		return err
+	}
+	var err error
+	switch f.Epi {
+	case EpiBias:
+		err = s.BiasAdd(c, f.Aux, m, n)
+	case EpiBiasReLU:
+		err = s.BiasReLU(c, f.Aux, m, n)
+	case EpiMask:
+		err = s.ReLUMask(c, f.Aux, m*n)
+	}
+	if err == nil && f.ColSum != nil {
+		err = s.ColSum(b, k, n, f.ColSum)
+	}
+	if err == nil && f.Epi == EpiUpdate {
+		err = s.Update(f.Aux, c, f.Step.VW, m*n, f.Step.B, f.ColSum, f.Step.VB, n, f.Step.Hyper)
+	}
+	return err
+}
+
+func form(transA, transB bool) string {
+	var f strings.Builder
+	f.WriteString("A")
+	if transA {
+		f.WriteString("^T")
+	}
+	f.WriteString(" B")
+	if transB {
+		f.WriteString("^T")
+	}
+	return f.String()
+}
+
+func (s *Set) ensureScratch(floats int) error {
+	if s.scratch != nil && s.scratch.Size() >= 4*floats {
+		return nil
+	}
+	s.scratch.Release()
+	s.scratch = nil
+	b, err := s.ctx.NewBuffer(4 * floats)
+	if err != nil {
+		return fmt.Errorf("gemm scratch of %d floats: %w", floats, err)
+	}
+	s.scratch = b
+	return nil
+}
