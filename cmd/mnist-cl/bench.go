@@ -105,6 +105,10 @@ func runBench(e *env, args []string) error {
 		return err
 	}
 
+	b.note("measuring the device's fma peak")
+	if r.PeakGFLOPS, err = rt.Kernels.PeakFMA(); err != nil {
+		return err
+	}
 	shapes := trainingGemms(sizes, cfg.Batch)
 	b.note("timing the %d GEMMs of a batch-%d step", len(shapes), cfg.Batch)
 	phase := time.Now()
@@ -113,6 +117,7 @@ func runBench(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		res.PeakShare = res.GFLOPS / r.PeakGFLOPS
 		r.Gemms = append(r.Gemms, res)
 		r.GemmTotalUS += res.US
 	}
@@ -201,6 +206,7 @@ type benchReport struct {
 	Momentum   float64 `json:"momentum"`
 	Decay      float64 `json:"weight_decay"`
 
+	PeakGFLOPS  float64      `json:"peak_gflops"` // the device's fma throughput, measured (peak.cl)
 	GemmBatch   int          `json:"gemm_batch"`
 	Gemms       []gemmResult `json:"gemms"`
 	GemmTotalUS float64      `json:"gemm_total_us"` // sum of the medians
@@ -234,6 +240,7 @@ type gemmResult struct {
 	gemmShape
 	US           float64 `json:"us"` // median time of one GEMM
 	GFLOPS       float64 `json:"gflops"`
+	PeakShare    float64 `json:"peak_share"` // GFLOPS over the device's measured fma peak
 	CallsPerLoop int     `json:"calls_per_loop"`
 }
 

@@ -24,9 +24,10 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 	fmt.Fprintf(bw, "\nGEMMs of one training step, network %s, batch %d\n", sizesString(r.Network), r.GemmBatch)
 	fmt.Fprintf(bw, "(shape M x K x N: op(A) is M x K, op(B) K x N; GFLOP/s = 2 M N K / time)\n")
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "gemm\tproduct\tform\t      us\t GFLOP/s\tcalls/loop")
+	fmt.Fprintf(bw, "(of peak: of the device's fma throughput, %.1f GFLOP/s measured with peak.cl)\n", r.PeakGFLOPS)
+	fmt.Fprintln(tw, "gemm\tproduct\tform\t      us\t GFLOP/s\tof peak\tcalls/loop")
 	for _, g := range r.Gemms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%8.1f\t%8.1f\t%10d\n", g.Name, g.Product, g.Form, g.US, g.GFLOPS, g.CallsPerLoop)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%8.1f\t%8.1f\t%6.0f%%\t%10d\n", g.Name, g.Product, g.Form, g.US, g.GFLOPS, 100*g.PeakShare, g.CallsPerLoop)
 	}
 	fmt.Fprintf(tw, "sum of the %d\t\t\t%8.1f\n", len(r.Gemms), r.GemmTotalUS)
 	if err := tw.Flush(); err != nil {
