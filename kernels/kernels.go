@@ -43,6 +43,10 @@ type Options struct {
 	// device, which sizes the register GEMM's blocks: a test builds the
 	// AVX2 blocks on an AVX-512 machine with it.
 	Registers Registers
+	// Stop, when set, is asked before each program is built: a build takes
+	// up to a second or two on a cold compiler cache and cannot be cut short
+	// once started, so a Ctrl-C during New waits for one program, not all.
+	Stop func() error
 }
 
 // GemmKind names a GEMM implementation.
@@ -105,6 +109,8 @@ type Set struct {
 	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
 
 	tuned map[Shape]Block // per-shape register blocks from a tuning
+	built []Program       // every program built, in order, for the run record
+	stop  func() error    // Options.Stop
 
 	record   bool       // keep each launch's event (see Record)
 	launches []launched // the events kept since Record
@@ -129,7 +135,7 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 	if regs == (Registers{}) {
 		regs = RegistersOf(dev)
 	}
-	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][2]*cl.Kernel{}}
+	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][2]*cl.Kernel{}, stop: opts.Stop}
 	edge := opts.TileEdge
 	switch {
 	case edge == 0 && dev.MaxWorkGroupSize >= 256:
@@ -151,6 +157,11 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 func (s *Set) Kind() GemmKind { return s.kind }
 
 func (s *Set) program(file, options string) (*cl.Program, error) {
+	if s.stop != nil {
+		if err := s.stop(); err != nil {
+			return nil, fmt.Errorf("build %s: %w", file, err)
+		}
+	}
 	sums, err := readSource(s.src, "sums.cl")
 	if err != nil {
 		return nil, err
@@ -168,6 +179,7 @@ func (s *Set) program(file, options string) (*cl.Program, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	s.programs = append(s.programs, p)
+	s.built = append(s.built, Program{File: file, Options: options + " -w"})
 	return p, nil
 }
 

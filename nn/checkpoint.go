@@ -26,11 +26,20 @@ type Checkpoint struct {
 	// W, B (and VW, VB with momentum) are laid out as Network.Params:
 	// index 0 unused, W[l] row-major sizes[l-1] x sizes[l].
 	W, B, VW, VB [][]float32
+	// RunRecord is the JSON object of what produced the run (the command's
+	// run record: device, driver, kernel sources, flags), kept as text under
+	// the metadata key "run_record"; empty writes no key. Readers keep it and
+	// use none of it, so a checkpoint without one reads as before.
+	RunRecord string
 }
 
 // checkpointFormat is the __metadata__ "format" of every checkpoint; a new
 // layout gets a new number, and readers refuse numbers they don't know.
 const checkpointFormat = "mnist-cl/1"
+
+// runRecordKey is the metadata key of Checkpoint.RunRecord. Adding it kept
+// the format's number: readers of mnist-cl/1 ignore keys they do not know.
+const runRecordKey = "run_record"
 
 // Checkpoint reads the network, its velocities and the position back from
 // the device (waiting for queued steps first).
@@ -106,6 +115,9 @@ func (c *Checkpoint) File() *safetensors.File {
 		"step_gamma":   f32(cfg.StepGamma),
 		"split":        fmt.Sprintf("%d/%d/%d", c.Train, c.Validation, c.Test),
 	}}
+	if c.RunRecord != "" {
+		f.Metadata[runRecordKey] = c.RunRecord
+	}
 	add := func(prefix, suffix string, w, b [][]float32) {
 		for l := 1; l < len(c.Sizes); l++ {
 			in, out := c.Sizes[l-1], c.Sizes[l]
@@ -141,7 +153,7 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 		return nil, fmt.Errorf("not a mnist-cl checkpoint (metadata format %q, want %q)", m["format"], checkpointFormat)
 	}
 	p := metaParser{m: m}
-	c := &Checkpoint{}
+	c := &Checkpoint{RunRecord: m[runRecordKey]}
 	c.Sizes = p.sizes("sizes")
 	c.Epoch, c.Step = p.int("epoch"), p.int("step")
 	cfg := Config{Epochs: p.int("epochs"), Batch: p.int("batch"), Seed: p.uint("seed"),

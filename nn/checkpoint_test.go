@@ -139,6 +139,19 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			t.Fatalf("W2[%d] changed in the round trip", i)
 		}
 	}
+	if _, ok := f.Metadata["run_record"]; ok || back.RunRecord != "" {
+		t.Errorf("a checkpoint without a run record has one: %q", f.Metadata["run_record"])
+	}
+	// The run record is kept as it was given, and changes nothing else.
+	c.RunRecord = `{"device":"x","args":["--epochs","2"]}`
+	withRecord, err := nn.CheckpointFromFile(c.File())
+	if err != nil {
+		t.Fatalf("with a run record: %v", err)
+	}
+	if withRecord.RunRecord != c.RunRecord || withRecord.Config.LR != cfg.LR {
+		t.Errorf("with a run record: read back %q, lr %v", withRecord.RunRecord, withRecord.Config.LR)
+	}
+	c.RunRecord = ""
 
 	// Every mismatch is an error, never a panic.
 	for name, mutate := range map[string]func(){

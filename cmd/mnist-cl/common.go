@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mnist-cl/mnist-cl/cl"
@@ -126,8 +127,13 @@ func (d *deviceFlags) open(e *env) (*nn.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A build can take seconds (a cold compiler cache, a GPU driver): say
+	// what the wait is for.
+	fmt.Fprintf(e.stderr, "device %d: %s: building the kernels\n", dev.Index, dev.Name)
 	start := time.Now()
-	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels, Profile: d.profile, Registers: regs})
+	// A signal between two programs' builds stops the build there.
+	stop := func() error { return e.ctx.Err() }
+	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels, Profile: d.profile, Registers: regs, Stop: stop})
 	if err != nil {
 		return nil, err
 	}
@@ -190,11 +196,14 @@ func tuneWith(e *env, rt *nn.Runtime, shapes []kernels.Shape, force bool) error 
 // should not wait for a download.
 func (d *deviceFlags) openWithData(e *env, dir string) (*nn.Runtime, *mnist.Split, error) {
 	rt, err := d.open(e)
-	if err != nil {
+	if err = interruptedIn(e, "building the kernels", err); err != nil {
+		if rt != nil {
+			rt.Close()
+		}
 		return nil, nil, err
 	}
 	split, err := loadData(e.ctx, e, dir)
-	if err != nil {
+	if err = interruptedIn(e, "loading the data", err); err != nil {
 		rt.Close()
 		return nil, nil, err
 	}
@@ -218,5 +227,10 @@ func loadData(ctx context.Context, e *env, dir string) (*mnist.Split, error) {
 	f := mnist.NewFetcher(func(format string, args ...any) {
 		fmt.Fprintf(e.stderr, format+"\n", args...)
 	})
+	// A mirror of one's own (a proxy's, an offline copy) goes first; the
+	// tests point it at a local server.
+	if m := e.getenv("MNISTCL_MIRRORS"); m != "" {
+		f.Mirrors = append(strings.Split(m, ","), f.Mirrors...)
+	}
 	return f.LoadCached(ctx, cache)
 }

@@ -172,9 +172,11 @@ func TestTrainSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("metrics has %d lines, want 2 epochs and the test line:\n%s", len(lines), b)
+	if len(lines) != 4 {
+		t.Fatalf("metrics has %d lines, want the run record, 2 epochs and the test line:\n%s", len(lines), b)
 	}
+	checkRunRecord(t, lines[0])
+	lines = lines[1:]
 	var ep struct {
 		Epoch       int     `json:"epoch"`
 		ValAccuracy float64 `json:"val_accuracy"`
@@ -334,7 +336,8 @@ func TestTrainDefaultsReachTarget(t *testing.T) {
 }
 
 // TestBinary runs the built command as a user does: real exit codes from
-// main, and Ctrl-C (SIGINT) mid-training ending in a one-line message.
+// main, and Ctrl-C (SIGINT) mid-training ending in a one-line message and
+// exit 130, with nothing to save as with -save.
 func TestBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "mnist-cl")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -365,7 +368,7 @@ func TestBinary(t *testing.T) {
 	select {
 	case err := <-done:
 		line := errorLine(stderr.String())
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(line, "interrupted during epoch") {
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(line, "interrupted during epoch") {
 			t.Errorf("after SIGINT: %v, error line %q", err, line)
 		}
 		if strings.Contains(stderr.String(), "goroutine") {
@@ -374,5 +377,22 @@ func TestBinary(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("still running 10 s after SIGINT")
+	}
+}
+
+// checkRunRecord checks the first line of a metrics file: the run record,
+// naming the device, the kernel sources, the self-check and the command line.
+func checkRunRecord(t *testing.T, line string) {
+	t.Helper()
+	var rec struct {
+		R *runRecord `json:"run_record"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.R == nil {
+		t.Fatalf("first line %q is not a run record: %v", line, err)
+	}
+	r := rec.R
+	if r.Device == "" || r.Platform == "" || r.DriverVersion == "" || len(r.KernelSources) != 16 || len(r.Programs) == 0 ||
+		r.Gemm == "" || r.SelfCheck == "" || len(r.Args) == 0 || r.Version == "" || len(r.Settings.Sizes) < 3 {
+		t.Errorf("run record lacks a field: %s", line)
 	}
 }

@@ -96,14 +96,15 @@ func runOclgrind(t *testing.T, oclgrind, bin string, args ...string) {
 	}
 }
 
-// oclgrindReports returns stderr without the command's progress line
-// ("device 0: ... kernels built in ..."): what remains is oclgrind's reports
+// oclgrindReports returns stderr without the command's progress lines
+// ("device 0: ...: building the kernels", "device 0: ... kernels built in
+// ..."): what remains is oclgrind's reports
 // (uninitialized values, races, invalid accesses, API errors), a Go crash
 // trace, or the command's own error line, each a failure.
 func oclgrindReports(stderr string) string {
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(stderr, "\n") {
-		if strings.HasPrefix(line, "device ") && strings.Contains(line, "kernels built in") {
+		if strings.HasPrefix(line, "device ") && (strings.Contains(line, "kernels built in") || strings.HasSuffix(line, ": building the kernels\n")) {
 			continue
 		}
 		b.WriteString(line)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -34,6 +33,7 @@ type trainFlags struct {
 	serve     string
 	serveExit bool
 	setByUser map[string]bool
+	record    *runRecord // what produced the run, for the checkpoints (prepareRun)
 }
 
 func runTrain(e *env, args []string) error {
@@ -95,6 +95,9 @@ func runTrain(e *env, args []string) error {
 	if err := dev.tune(e, rt, sizes, min(cfg.Batch, split.Train.Len())); err != nil {
 		return err
 	}
+	if err := tf.prepareRun(e, rt, dev.kernels, sizes, min(cfg.Batch, split.Train.Len()), cfg, args, mw); err != nil {
+		return err
+	}
 	t, err := nn.NewTrainer(rt, split, cfg)
 	if err != nil {
 		return err
@@ -141,7 +144,10 @@ func (tf *trainFlags) finish(e *env, t *nn.Trainer, history []plots.EpochPoint, 
 		return err
 	}
 	if tf.save != "" {
-		if err := saveCheckpoint(e, t, tf.save); err != nil {
+		if err := saveCheckpoint(e, t, tf.save, tf.record); err != nil {
+			return err
+		}
+		if err := stopAfter(e, tf.save, e.stderr); err != nil {
 			return err
 		}
 	}
@@ -150,6 +156,9 @@ func (tf *trainFlags) finish(e *env, t *nn.Trainer, history []plots.EpochPoint, 
 			return fmt.Errorf("plot: %w", err)
 		}
 		fmt.Fprintf(e.stderr, "wrote %s\n", tf.plot)
+		if err := stopAfter(e, tf.plot, e.stderr); err != nil {
+			return err
+		}
 	}
 	if err := mw.write(map[string]float64{"test_accuracy": acc, "test_loss": loss}); err != nil {
 		return err
@@ -183,7 +192,7 @@ func (tf *trainFlags) loop(e *env, t *nn.Trainer, cfg nn.Config, bar *progressBa
 		history = append(history, plots.EpochPoint{Epoch: ep.Epoch, TrainLoss: ep.TrainLoss, ValLoss: ep.ValLoss,
 			TrainAccuracy: ep.TrainAccuracy, ValAccuracy: ep.ValAccuracy})
 		if tf.every > 0 && ep.Epoch%tf.every == 0 && ep.Epoch < cfg.Epochs {
-			if err := saveCheckpoint(e, t, tf.save); err != nil {
+			if err := saveCheckpoint(e, t, tf.save, tf.record); err != nil {
 				return nil, err
 			}
 		}
@@ -276,11 +285,11 @@ var errInterrupted = errors.New("interrupted")
 
 func (tf *trainFlags) interrupted(e *env, t *nn.Trainer, cause error) error {
 	if tf.save == "" {
-		return fmt.Errorf("%w (nothing saved: give -save FILE to keep the network on interrupt)", cause)
+		return fmt.Errorf("%w: %v (nothing saved: give -save FILE to keep the network on interrupt)", errInterrupted, cause)
 	}
 	// The signal has been seen; this write must not be cut short by it (a
 	// second signal still kills the process, and the write is atomic).
-	if err := saveCheckpoint(e, t, tf.save); err != nil {
+	if err := saveCheckpoint(e, t, tf.save, tf.record); err != nil {
 		return fmt.Errorf("%v; %w", cause, err)
 	}
 	epochs, steps := t.Position()
@@ -288,12 +297,13 @@ func (tf *trainFlags) interrupted(e *env, t *nn.Trainer, cause error) error {
 	return fmt.Errorf("%w: %v", errInterrupted, cause)
 }
 
-func saveCheckpoint(e *env, t *nn.Trainer, path string) error {
+func saveCheckpoint(e *env, t *nn.Trainer, path string, record *runRecord) error {
 	start := time.Now()
 	c, err := t.Checkpoint()
 	if err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
+	c.RunRecord = record.JSON()
 	if err := nn.WriteCheckpoint(path, c); err != nil {
 		return err
 	}
@@ -363,7 +373,8 @@ func newMetricsWriter(path string) (*metricsWriter, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("metrics file %s: exists and is not a regular file", path)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	// atomicfile's naming, so that what a killed run left is removed here.
+	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
 		return nil, fmt.Errorf("metrics file %s: %w", path, err)
 	}

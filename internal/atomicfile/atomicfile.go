@@ -13,6 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Write writes the file at path with permissions perm through write, which
@@ -30,14 +33,11 @@ func Write(path string, perm os.FileMode, write func(w io.Writer) error) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	dir, base := filepath.Split(target)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := CreateTemp(target)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	dir := filepath.Dir(target)
 	tmp := f.Name()
 	committed := false
 	// Deferred rather than on each error path so that a panic in write
@@ -172,4 +172,74 @@ func kind(m fs.FileMode) string {
 	default:
 		return "a file of mode " + m.String()
 	}
+}
+
+// CreateTemp creates the temporary file of a write of target beside it,
+// named ".BASE.tmp-PID-RANDOM" after the writing process, once the
+// temporary files of earlier writes of target that were left behind are
+// removed (see RemoveStale). Write uses it; so can a writer that keeps its
+// file open and renames it over target itself (train's metrics file).
+func CreateTemp(target string) (*os.File, error) {
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	RemoveStale(target)
+	return os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
+}
+
+// tempPrefix begins the name of every temporary file of a write of base.
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+// StaleAge is how long a temporary file of another process's write may go
+// unmodified before RemoveStale takes it for one a killed process left: a
+// live write of even a large checkpoint touches its file far more often.
+const StaleAge = time.Minute
+
+// RemoveStale removes the temporary files that writes of target by other
+// processes left behind: a SIGKILL or a power cut between creating one and
+// renaming it leaves ".BASE.tmp-*" beside target, which no one else cleans
+// up. A file goes when its writer's process id (in its name) is no longer
+// running, or when it has not been written for StaleAge (a name without a
+// process id, or a process id reused since). This process's own files are
+// left alone, and so is everything not of target's naming. It is best
+// effort: a file it cannot remove only costs disk space.
+func RemoveStale(target string) {
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempPrefix(base))
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		pid, hasPID := writerPID(rest)
+		if hasPID && pid == os.Getpid() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if (hasPID && !running(pid)) || time.Since(info.ModTime()) > StaleAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// writerPID reads the process id at the start of what follows the prefix
+// of a temporary file's name ("1234-567890"); names from before the id was
+// added have none.
+func writerPID(rest string) (int, bool) {
+	digits, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(digits)
+	return pid, err == nil && pid > 0
 }

@@ -5,11 +5,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // names lists dir, so a test can see that no temporary file was left.
@@ -237,5 +240,59 @@ func TestReadOnlyFolder(t *testing.T) {
 	}
 	if n := names(t, ro); len(n) != 0 {
 		t.Errorf("read-only folder holds %q", n)
+	}
+}
+
+// TestWriteRemovesStaleTemps puts beside a target the temporary files that
+// killed writers leave: the next Write of that target removes those whose
+// writer is gone or that have not been written for StaleAge, and keeps its
+// own process's, a live writer's, a fresh one without a process id, and
+// every file of another name.
+func TestWriteRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "run.safetensors")
+	// A process id that is certainly gone: a child that has been waited for.
+	child := exec.Command("true")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := strconv.Itoa(child.Process.Pid)
+	old := time.Now().Add(-2 * StaleAge)
+	files := []struct {
+		name string
+		old  bool
+		gone bool
+	}{
+		{".run.safetensors.tmp-" + dead + "-123", false, true},
+		{".run.safetensors.tmp-" + strconv.Itoa(os.Getpid()) + "-1", true, false},
+		{".run.safetensors.tmp-" + strconv.Itoa(os.Getppid()) + "-1", false, false},
+		{".run.safetensors.tmp-" + strconv.Itoa(os.Getppid()) + "-2", true, true},
+		{".run.safetensors.tmp-4567", true, true}, // the naming before process ids
+		{".run.safetensors.tmp-4568", false, false},
+		{".other.tmp-" + dead + "-1", true, false},
+		{"run.safetensors.tmp-" + dead + "-1", true, false},
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if f.old {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := Write(target, 0o644, func(w io.Writer) error { _, err := io.WriteString(w, "whole"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		_, err := os.Stat(filepath.Join(dir, f.name))
+		if gone := errors.Is(err, fs.ErrNotExist); gone != f.gone {
+			t.Errorf("%s: removed %v, want %v", f.name, gone, f.gone)
+		}
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "whole" {
+		t.Errorf("target: %q %v", b, err)
 	}
 }

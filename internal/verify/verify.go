@@ -4,6 +4,7 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -48,6 +49,15 @@ func (c Check) Pass() bool { return c.Err <= c.Tol }
 // a gradient by 1e-3 while saying nothing about the backward kernels. Each
 // stage is thus held to the reference on identical inputs.
 func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
+	return StepContext(context.Background(), net, rows, h)
+}
+
+// StepContext is Step that gives up when ctx is done. The reference's
+// float64 products run on another goroutine, so a cancelled ctx ends the
+// wait at once however large the shapes (train's self-check must stop
+// within moments of a Ctrl-C); the device's calls stay on the caller's
+// goroutine, which run pins to the thread that made the OpenCL context.
+func StepContext(ctx context.Context, net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 	sizes, L := net.Sizes(), net.Layers()
 	w, b, err := net.Params()
 	if err != nil {
@@ -70,7 +80,10 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 		labels[i] = int(y)
 	}
 
-	act := cpuref.Forward(ref, cpuref.Dense32(rows, sizes[0], x))
+	var act *cpuref.Activations
+	if err := await(ctx, func() { act = cpuref.Forward(ref, cpuref.Dense32(rows, sizes[0], x)) }); err != nil {
+		return nil, err
+	}
 	deviceAct := &cpuref.Activations{Z: make([]*mat.Dense, L+1)}
 	deviceAct.Z[0] = act.Z[0]
 
@@ -122,7 +135,10 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 		Check{Tensor: "loss (batch sum)", Err: math.Abs(loss-sumLoss) / max(math.Abs(sumLoss), math.SmallestNonzeroFloat64), Tol: TolForward, Ref: sumLoss},
 		Check{Tensor: "correct (count)", Err: math.Abs(float64(correct - hits)), Tol: 0, Ref: float64(hits)})
 
-	grads := backward(ref, deviceAct, labels)
+	var grads *cpuref.Grads
+	if err := await(ctx, func() { grads = backward(ref, deviceAct, labels) }); err != nil {
+		return nil, err
+	}
 	vel := cpuref.NewVelocity(ref)
 	if h.Momentum != 0 {
 		vw, vb, err := net.Velocity()
@@ -137,7 +153,11 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 			vel.B[l] = cpuref.Dense32(1, sizes[l], vb[l]).RawRowView(0)
 		}
 	}
-	cpuref.StepMomentum(ref, grads, vel, float64(h.LR), float64(h.Momentum), float64(h.WeightDecay), h.Nesterov)
+	if err := await(ctx, func() {
+		cpuref.StepMomentum(ref, grads, vel, float64(h.LR), float64(h.Momentum), float64(h.WeightDecay), h.Nesterov)
+	}); err != nil {
+		return nil, err
+	}
 	// The step as training runs it, keeping the gradients it fuses away.
 	keep := net.KeepGradients
 	net.KeepGradients = true
@@ -185,4 +205,24 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 		}
 	}
 	return checks, nil
+}
+
+// await runs f on its own goroutine and waits for it or for ctx, whichever
+// ends first. f touches only the reference's own float64 values, so when ctx
+// wins, f may finish unobserved while the caller returns.
+func await(ctx context.Context, f func()) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("verify: %w", ctx.Err())
+	}
 }

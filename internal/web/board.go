@@ -265,7 +265,8 @@ func (b *Board) Stop(why string) {
 const maxMetricsLine = 64 << 10
 
 // ReadMetrics fills a board from the JSON lines that train --metrics
-// writes: one object per epoch, then one with test_accuracy and test_loss.
+// writes: the run record ({"run_record": ...}, which the board does not
+// show), one object per epoch, then one with test_accuracy and test_loss.
 // A metrics file has no per-interval losses, so the loss chart shows each
 // epoch's, and no confusion matrix.
 func ReadMetrics(r io.Reader, source string) (*Board, error) {
@@ -277,13 +278,16 @@ func ReadMetrics(r io.Reader, source string) (*Board, error) {
 	for n := 1; sc.Scan(); n++ {
 		var line struct {
 			nn.Epoch
-			TestAccuracy *float64 `json:"test_accuracy"`
-			TestLoss     *float64 `json:"test_loss"`
+			TestAccuracy *float64        `json:"test_accuracy"`
+			TestLoss     *float64        `json:"test_loss"`
+			RunRecord    json.RawMessage `json:"run_record"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", source, n, err)
 		}
 		switch {
+		case line.RunRecord != nil:
+			// What produced the run; files written before it existed lack it.
 		case line.TestAccuracy != nil:
 			st.Test = &Test{Accuracy: *line.TestAccuracy}
 			if line.TestLoss != nil {

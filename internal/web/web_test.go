@@ -174,6 +174,16 @@ func TestReadMetrics(t *testing.T) {
 	if st.Status != Finished || st.Live || len(st.Done) != 2 || st.Epochs != 2 || st.Test.Accuracy != 0.87 || len(st.Intervals) != 2 {
 		t.Errorf("state %+v", st)
 	}
+	// Since issue 12 a metrics file starts with the run record; files
+	// written before it have none, and both read the same.
+	record := `{"run_record":{"program":"mnist-cl","device":"cpu","args":["--epochs","2"],"seed":1}}` + "\n"
+	b, err = ReadMetrics(strings.NewReader(record+good), "m.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := b.State(); st.Status != Finished || len(st.Done) != 2 || st.Test.Accuracy != 0.87 {
+		t.Errorf("with a run record: state %+v", st)
+	}
 	for _, bad := range []string{"", "not json\n", `{"nothing":1}` + "\n", strings.Repeat("x", maxMetricsLine+1)} {
 		if _, err := ReadMetrics(strings.NewReader(bad), "bad.jsonl"); err == nil || !strings.Contains(err.Error(), "bad.jsonl") {
 			t.Errorf("%.30q: error %v, want one naming the file", bad, err)
