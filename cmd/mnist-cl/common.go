@@ -133,7 +133,9 @@ func (d *deviceFlags) open(e *env) (*nn.Runtime, error) {
 	start := time.Now()
 	// A signal between two programs' builds stops the build there.
 	stop := func() error { return e.ctx.Err() }
+	done := e.exitAtOnce("building the kernels")
 	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels, Profile: d.profile, Registers: regs, Stop: stop})
+	done()
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -34,6 +35,21 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// atOnce, in the real process, holds the phase a signal may end at once
+	// (see exitAtOnce); nil in tests run in process.
+	atOnce *atomic.Pointer[string]
+}
+
+// exitAtOnce marks what runs until done is called as a phase that a signal
+// ends at once, exit 130, rather than at its end: a phase that writes
+// nothing and waits in a driver call that cannot be cut short (a program
+// build takes seconds on a cold compiler cache, more on a loaded machine).
+func (e *env) exitAtOnce(phase string) (done func()) {
+	if e.atOnce == nil {
+		return func() {}
+	}
+	e.atOnce.Store(&phase)
+	return func() { e.atOnce.Store(nil) }
 }
 
 type command struct {
@@ -61,11 +77,16 @@ func main() {
 	// The first signal asks the command to stop at the next step; once it is
 	// seen, the default action is back, so a second one ends the process even
 	// where nothing checks ctx (a read that blocks, a kernel build).
+	atOnce := &atomic.Pointer[string]{}
 	go func() {
 		<-ctx.Done()
 		stop()
+		if phase := atOnce.Load(); phase != nil {
+			fmt.Fprintf(os.Stderr, "mnist-cl: interrupted while %s\n", *phase)
+			os.Exit(130)
+		}
 	}()
-	code := run(&env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	code := run(&env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, atOnce: atOnce}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
