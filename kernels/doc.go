@@ -6,9 +6,10 @@
 //
 //	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs
 //	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
-//	layers.cl      gather, bias_relu, bias_add, softmax_minus_labels,
-//	               softmax_mse, batch_stats, relu_mask, col_sum, update,
-//	               transpose
+//	layers.cl      gather, gather_affine (with philox4x32_10), bias_relu,
+//	               bias_add, softmax_minus_labels, softmax_mse, batch_stats,
+//	               relu_mask, col_sum, update, transpose; philox_blocks for
+//	               tests
 //	sums.cl        compensated summation (TwoSum, fma), put in front of each
 //	               of the others so the delicate arithmetic is written once
 //

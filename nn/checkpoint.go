@@ -118,6 +118,12 @@ func (c *Checkpoint) File() *safetensors.File {
 	if c.RunRecord != "" {
 		f.Metadata[runRecordKey] = c.RunRecord
 	}
+	// Only an augmented run records its distortion: a run without one
+	// writes the file it wrote before augmentation existed.
+	if a := cfg.Augment; a.Kind != AugmentNone {
+		f.Metadata["augment"] = a.Kind.String()
+		f.Metadata["augment_rotate"], f.Metadata["augment_scale"], f.Metadata["augment_shift"] = f32(a.Rotate), f32(a.Scale), f32(a.Shift)
+	}
 	add := func(prefix, suffix string, w, b [][]float32) {
 		for l := 1; l < len(c.Sizes); l++ {
 			in, out := c.Sizes[l-1], c.Sizes[l]
@@ -167,6 +173,7 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 	default:
 		p.fail("optimizer", opt)
 	}
+	cfg.Augment = p.augment()
 	if _, err := fmt.Sscanf(m["split"], "%d/%d/%d", &c.Train, &c.Validation, &c.Test); err != nil {
 		p.fail("split", m["split"])
 	}
@@ -275,6 +282,20 @@ func (p *metaParser) float(key string) float32 {
 		p.fail(key, p.m[key])
 	}
 	return float32(v)
+}
+
+// augment reads the distortion of an augmented run; a file without the
+// "augment" key is a run without one (every file before augmentation).
+func (p *metaParser) augment() Augment {
+	kind, ok := p.m["augment"]
+	if !ok {
+		return Augment{}
+	}
+	k, err := ParseAugmentKind(kind)
+	if err != nil {
+		p.fail("augment", kind)
+	}
+	return Augment{Kind: k, Rotate: p.float("augment_rotate"), Scale: p.float("augment_scale"), Shift: p.float("augment_shift")}
 }
 
 func (p *metaParser) sizes(key string) []int {

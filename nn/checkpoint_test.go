@@ -15,11 +15,15 @@ import (
 // the weights and velocities at the end equal, bit for bit, those of the
 // same run left alone.
 func TestResumeIsBitIdentical(t *testing.T) {
+	checkResume(t, nn.Config{Hidden: []int{37, 13}, Batch: 10, Epochs: 3, Seed: 9, Loss: nn.CrossEntropy,
+		LR: 0.05, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3, Schedule: nn.Cosine})
+}
+
+// checkResume is TestResumeIsBitIdentical for the run of cfg.
+func checkResume(t *testing.T, cfg nn.Config) {
+	t.Helper()
 	rt := open(t, kernels.GemmAuto)
 	split := smallSplit(t)
-	cfg := nn.Config{Hidden: []int{37, 13}, Batch: 10, Epochs: 3, Seed: 9, Loss: nn.CrossEntropy,
-		LR: 0.05, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3, Schedule: nn.Cosine}
-
 	whole, err := nn.NewTrainer(rt, split, cfg)
 	if err != nil {
 		t.Fatal(err)

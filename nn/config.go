@@ -68,6 +68,10 @@ type Config struct {
 	Schedule    Schedule
 	StepEvery   int     // epochs between decays of StepDecay
 	StepGamma   float32 // factor of each decay of StepDecay
+
+	// Augment distorts the training images as they are gathered; the zero
+	// value trains on them as they are.
+	Augment Augment
 }
 
 // DefaultConfig is the lecture's 784-512-256-10 network trained with Nesterov
@@ -137,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseSchedule(string(c.Schedule)); err != nil {
 		return fmt.Errorf("schedule: %w", err)
+	}
+	if err := c.Augment.validate(); err != nil {
+		return err
 	}
 	if c.Schedule == StepDecay {
 		if c.StepEvery <= 0 {

@@ -13,6 +13,7 @@ type DeviceSet struct {
 	images, digits *cl.Buffer
 	order          *cl.Buffer // 0..n-1, for evaluation in file order
 	n, pixels      int
+	width, height  int // of an image: Cols and Rows of the set
 }
 
 // Upload copies set to the device of r.
@@ -21,7 +22,7 @@ func (r *Runtime) Upload(set *mnist.Set) (*DeviceSet, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("upload: the set is empty")
 	}
-	d := &DeviceSet{n: n, pixels: px}
+	d := &DeviceSet{n: n, pixels: px, width: set.Cols, height: set.Rows}
 	err := r.fits(fmt.Sprintf("a set of %d images", n), uint64(n)*uint64(px))
 	alloc := func(bytes int) *cl.Buffer {
 		if err != nil {

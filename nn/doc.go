@@ -12,6 +12,8 @@
 // # One training step
 //
 //	GatherBatch   X, labels <- images[perm[first:first+rows]] / 255   (on the device)
+//	GatherAffine  the same, each image distorted by its own random affine map
+//	              (Config.Augment; Philox keyed by seed, image and epoch)
 //	Forward       Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3 (bias and
 //	              ReLU applied by the GEMM as it writes), Yp = softmax(Z3),
 //	              dZ3 = (Yp - Y)/rows (or the MSE loss's gradient), per-row loss and hit

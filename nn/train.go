@@ -135,7 +135,7 @@ func (t *Trainer) StepsPerEpoch() int { return (t.train.n + t.batch - 1) / t.bat
 func (t *Trainer) warmUp() error {
 	start := time.Now()
 	rows := min(t.batch, t.train.n)
-	if err := t.Net.GatherBatch(t.train, t.train.order, 0, rows); err != nil {
+	if err := t.gatherTrain(t.train.order, 0, rows); err != nil {
 		return err
 	}
 	if err := t.Net.Forward(rows); err != nil {
@@ -281,7 +281,7 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 
 func (t *Trainer) runStep(first, rows, slot int, lr float32) error {
 	net := t.Net
-	if err := net.GatherBatch(t.train, t.perm, first, rows); err != nil {
+	if err := t.gatherTrain(t.perm, first, rows); err != nil {
 		return err
 	}
 	if err := net.Forward(rows); err != nil {

@@ -28,6 +28,7 @@ type netFlags struct {
 	optimizer string
 	schedule  string
 	data      string
+	augment   augmentFlags
 }
 
 // register adds the flags with the values of base as defaults.
@@ -52,6 +53,7 @@ func (n *netFlags) register(fs *flag.FlagSet, base nn.Config, batchUsage, seedUs
 	fs.StringVar(&n.schedule, "schedule", string(base.Schedule), "learning-rate schedule: constant, step (times -step-gamma every -step-every epochs) or cosine (to 0 at the last step)")
 	fs.IntVar(&n.cfg.StepEvery, "step-every", base.StepEvery, "epochs between decays of -schedule step")
 	fs.Float64Var(&n.gamma, "step-gamma", widen(base.StepGamma), "factor of each decay of -schedule step")
+	n.augment.register(fs, base.Augment)
 }
 
 func widen(v float32) float64 {
@@ -85,6 +87,9 @@ func (n *netFlags) config() (nn.Config, error) {
 		return cfg, &usageError{err: fmt.Errorf("-optimizer: unknown %q (want sgd, momentum or nesterov)", n.optimizer)}
 	}
 	cfg.WeightDecay, cfg.StepGamma = float32(n.decay), float32(n.gamma)
+	if err := n.augment.apply(&cfg); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: fmt.Errorf("-%w", err)}
 	}

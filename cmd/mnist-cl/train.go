@@ -34,16 +34,23 @@ type trainFlags struct {
 	serveExit bool
 	setByUser map[string]bool
 	record    *runRecord // what produced the run, for the checkpoints (prepareRun)
+	// recipe names the preset whose settings are the defaults (augment.go);
+	// plotAugment is a PNG of training images beside their distortions.
+	recipe, plotAugment string
 }
 
 func runTrain(e *env, args []string) error {
 	fs := newFlags("train")
+	base, err := recipeBase(args)
+	if err != nil {
+		return err
+	}
 	var dev deviceFlags
 	dev.register(fs)
 	var net netFlags
-	net.register(fs, nn.DefaultConfig(), "images per step", "seed of the initial weights and of every epoch's shuffle")
+	net.register(fs, base, "images per step", "seed of the initial weights and of every epoch's shuffle")
 	var tf trainFlags
-	tf.register(fs, nn.DefaultConfig().Epochs)
+	tf.register(fs, base.Epochs)
 	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network on the OpenCL device, printing a line per\nepoch (a progress bar on a terminal) and the final test accuracy. The defaults\nare Nesterov momentum, weight decay and a cosine schedule; the lecture's plain\nSGD is -optimizer sgd -weight-decay 0 -schedule constant -lr 0.2 -epochs 10.\n\nCtrl-C (or SIGTERM) stops after the current step; with -save the checkpoint is\nwritten first, and -resume continues from it with bit-identical results.", args); err != nil {
 		return err
 	}
@@ -55,6 +62,9 @@ func runTrain(e *env, args []string) error {
 	}
 	cfg.Epochs = tf.epochs
 	if err := tf.check(); err != nil {
+		return err
+	}
+	if err := tf.checkAugment(cfg); err != nil {
 		return err
 	}
 	var resume *nn.Checkpoint
@@ -112,6 +122,9 @@ func runTrain(e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
 		sizesString(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
 		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
+	if err := tf.describeAugment(e, t); err != nil {
+		return err
+	}
 	dash.describe(rt, t, split)
 	// The device holds the images now (on a CPU device, in this process's
 	// memory too): hand the host copy back to the system.
@@ -202,7 +215,7 @@ func (tf *trainFlags) loop(e *env, t *nn.Trainer, cfg nn.Config, bar *progressBa
 // openOutputs checks that every output can be written, before training
 // rather than after hours of it, and opens the metrics file if asked for.
 func (tf *trainFlags) openOutputs() (*metricsWriter, error) {
-	for _, out := range []string{tf.save, tf.plot, tf.metrics} {
+	for _, out := range []string{tf.save, tf.plot, tf.metrics, tf.plotAugment} {
 		if out != "" {
 			if err := atomicfile.CheckWritable(out); err != nil {
 				return nil, err
@@ -225,6 +238,8 @@ func (tf *trainFlags) register(fs *flag.FlagSet, epochs int) {
 	fs.BoolVar(&tf.quiet, "quiet", false, "no progress bar, only a line per epoch")
 	fs.StringVar(&tf.serve, "serve", "", "serve a live dashboard of the run at this address (such as 127.0.0.1:8080); it stays up after training until Ctrl-C")
 	fs.BoolVar(&tf.serveExit, "serve-exit", false, "with -serve, stop the dashboard and exit when training ends")
+	fs.StringVar(&tf.recipe, "recipe", "default", "preset whose settings the other flags start from: default, or best (-augment affine -epochs 30 -weight-decay 1e-4; see README.md); ignored with -resume")
+	fs.StringVar(&tf.plotAugment, "plot-augment", "", "with -augment: draw the first training images beside their distortions in the first epochs into this PNG file")
 }
 
 func (tf *trainFlags) check() error {

@@ -35,7 +35,7 @@ func runVerify(e *env, args []string) error {
 	if err := dev.tune(e, rt, sizes, cfg.Batch); err != nil {
 		return err
 	}
-	random, real, err := verifyBoth(rt, split.Train, cfg)
+	random, real, aug, err := verifyBoth(rt, split.Train, cfg)
 	if err != nil {
 		return err
 	}
@@ -58,23 +58,33 @@ func runVerify(e *env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.2e\t%.2e\t%.0e\t%s\t\n", c.Tensor, c.Err, r.Err, c.Tol, status)
 	}
+	if aug != nil {
+		status := "ok"
+		if !aug.Pass() {
+			status = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t\t%.2e\t%.0e\t%s\t\n", aug.Tensor, aug.Err, aug.Tol, status)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if failed > 0 {
-		return fmt.Errorf("verify: %d of %d tensors outside tolerance", failed, len(random))
+		return fmt.Errorf("verify: %d of %d tensors outside tolerance", failed, len(random)+augmentChecks(aug))
 	}
-	fmt.Fprintf(e.stdout, "all %d tensors within tolerance\n", len(random))
+	fmt.Fprintf(e.stdout, "all %d tensors within tolerance\n", len(random)+augmentChecks(aug))
 	return nil
 }
 
 // verifyBoth checks one step on random inputs (uniform pixels, random labels)
-// and one on the first batch of the training set gathered on the device.
-func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real []verify.Check, err error) {
+// and one on the first batch of the training set gathered on the device,
+// distorted as cfg's augmentation distorts epoch 1, whose X it then checks
+// in aug (nil without augmentation).
+func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real []verify.Check, aug *verify.Check, err error) {
 	sizes := nn.Sizes(train.Pixels(), cfg.Hidden, mnist.NumClasses)
 	net, err := newVerifyNetwork(rt, sizes, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer net.Release()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xfeed))
@@ -87,31 +97,31 @@ func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real [
 		labels[i] = int32(rng.IntN(mnist.NumClasses))
 	}
 	if err := net.SetBatch(x, labels); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if random, err = verify.Step(net, cfg.Batch, cfg.Hyper(cfg.LR)); err != nil {
-		return nil, nil, fmt.Errorf("verify random batch: %w", err)
+		return nil, nil, nil, fmt.Errorf("verify random batch: %w", err)
 	}
 
 	// A fresh network for the real batch, so both start from the seed's weights.
 	net2, err := newVerifyNetwork(rt, sizes, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer net2.Release()
 	rows := min(cfg.Batch, train.Len())
 	d, err := rt.Upload(train.Slice(0, rows))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer d.Release()
-	if err := net2.GatherBatch(d, d.Order(), 0, rows); err != nil {
-		return nil, nil, err
+	if aug, err = gatherVerified(net2, d, train.Slice(0, rows), cfg); err != nil {
+		return nil, nil, nil, err
 	}
 	if real, err = verify.Step(net2, rows, cfg.Hyper(cfg.LR)); err != nil {
-		return nil, nil, fmt.Errorf("verify MNIST batch: %w", err)
+		return nil, nil, nil, fmt.Errorf("verify MNIST batch: %w", err)
 	}
-	return random, real, nil
+	return random, real, aug, nil
 }
 
 // newVerifyNetwork is the network of cfg with its loss and, for momentum,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mnist-cl/mnist-cl/cpuref"
 	"github.com/mnist-cl/mnist-cl/kernels"
+	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
@@ -225,4 +226,29 @@ func await(ctx context.Context, f func()) error {
 	case <-ctx.Done():
 		return fmt.Errorf("verify: %w", ctx.Err())
 	}
+}
+
+// GatherAffine compares the network's X, which GatherAffine built from the
+// images of set in file order with the distortion a, with cpuref.Affine of
+// the same images under the same draws (kernels.Affine.Draw).
+func GatherAffine(net *nn.Network, set *mnist.Set, rows int, a kernels.Affine) (Check, error) {
+	px := set.Pixels()
+	if rows > set.Len() || a.Width*a.Height != px {
+		return Check{}, fmt.Errorf("verify gather_affine: %d rows of %d images of %d pixels, distortion %dx%d", rows, set.Len(), px, a.Width, a.Height)
+	}
+	x, err := net.Read(net.Z[0], rows*px)
+	if err != nil {
+		return Check{}, fmt.Errorf("read X: %w", err)
+	}
+	want := make([]float64, 0, rows*px)
+	for r := range rows {
+		d := a.Draw(r)
+		t := cpuref.AffineTransform{Angle: float64(d.Angle), Scale: float64(d.Scale), DX: float64(d.DX), DY: float64(d.DY)}
+		want = append(want, cpuref.Affine(set.Images[r*px:(r+1)*px], a.Width, a.Height, t)...)
+	}
+	norm := 0.0
+	for _, v := range want {
+		norm += v * v
+	}
+	return Check{Tensor: "X (gather_affine)", Err: cpuref.RelErrVec(x, want), Tol: TolForward, Ref: math.Sqrt(norm)}, nil
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mnist-cl/mnist-cl/nn"
+)
+
+// TestTrainAugment trains with distortions, draws them, and resumes: with
+// the same distortion the run goes on, with another it is refused.
+func TestTrainAugment(t *testing.T) {
+	dir := t.TempDir()
+	ck, pic := filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "aug.png")
+	small := []string{"train", "--data", smallData, "--hidden", "32", "--batch", "50"}
+	code, stdout, stderr := runCmd(t, append(small, "--epochs", "1", "--augment", "affine", "--rotate", "8", "--save", ck, "--plot-augment", pic)...)
+	if code != 0 || !strings.Contains(stdout, "test accuracy") || !strings.Contains(stderr, "augment affine (rotate 8, scale 0.1, shift 0.1)") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	f, err := os.Open(pic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if img, err := png.Decode(f); err != nil || img.Bounds().Dx() < 7*28*3 || img.Bounds().Dy() < 8*28*3 {
+		t.Fatalf("plot-augment: %v, %v", err, img.Bounds())
+	}
+	code, _, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck, "--augment", "none")...)
+	if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
+		t.Fatalf("resume with -augment none: exit %d, %q", code, errorLine(stderr))
+	}
+	code, _, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck, "--rotate", "12")...)
+	if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
+		t.Fatalf("resume with another rotation: exit %d, %q", code, errorLine(stderr))
+	}
+	code, stdout, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck)...)
+	if code != 0 || !strings.Contains(stdout, "epoch  2") {
+		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestAugmentUsage: mistakes with the augmentation flags are usage errors
+// (exit 2), caught before any data is read.
+func TestAugmentUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--augment", "shear"}, "unknown augmentation"},
+		{[]string{"--rotate", "5"}, "-rotate: needs -augment affine"},
+		{[]string{"--augment", "affine", "--rotate", "200"}, "rotate"},
+		{[]string{"--augment", "affine", "--scale", "0.9"}, "scale"},
+		{[]string{"--plot-augment", "x.png"}, "-plot-augment needs"},
+		{[]string{"--recipe", "fastest"}, "-recipe: unknown"},
+	} {
+		args := append([]string{"train", "--data", "/nonexistent"}, c.args...)
+		code, _, stderr := runCmd(t, args...)
+		if code != 2 || !strings.Contains(errorLine(stderr), c.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errorLine(stderr), c.want)
+		}
+	}
+}
+
+// TestRecipeBase: -recipe best sets the defaults, which other flags still
+// change, wherever it stands among them.
+func TestRecipeBase(t *testing.T) {
+	for _, args := range [][]string{{"-recipe", "best"}, {"--seed", "3", "--recipe=best"}, {"-recipe=best", "-epochs", "5"}} {
+		cfg, err := recipeBase(args)
+		if err != nil || cfg.Augment != nn.DefaultAffine() || cfg.Epochs != 30 || cfg.WeightDecay != 1e-4 {
+			t.Errorf("recipeBase(%v) = %+v, %v", args, cfg, err)
+		}
+	}
+	if cfg, err := recipeBase([]string{"--epochs", "3"}); err != nil || cfg.Augment.Kind != nn.AugmentNone || cfg.Epochs != nn.DefaultConfig().Epochs {
+		t.Errorf("no recipe: %+v, %v", cfg, err)
+	}
+}
+
+// TestVerifyAugment is verify with the distortion at odd batch sizes: X is
+// checked against cpuref.Affine, then the step runs on it.
+func TestVerifyAugment(t *testing.T) {
+	for _, batch := range []string{"1", "7"} {
+		code, stdout, stderr := runCmd(t, "verify", "--data", smallData, "--augment", "affine", "--batch", batch, "--hidden", "37,13")
+		if code != 0 || !strings.Contains(stdout, "X (gather_affine)") || !strings.Contains(stdout, "tensors within tolerance") {
+			t.Errorf("verify --augment affine --batch %s: exit %d\n%s%s", batch, code, stdout, stderr)
+		}
+	}
+}

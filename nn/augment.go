@@ -1,0 +1,151 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/kernels"
+)
+
+// AugmentKind names how training images are distorted as a batch is
+// gathered. The zero value is AugmentNone, so a Config without the field is
+// the undistorted run it always was.
+type AugmentKind int
+
+const (
+	// AugmentNone trains on the images as they are, with the plain gather.
+	AugmentNone AugmentKind = iota
+	// AugmentAffine rotates, scales and shifts every image by its own random
+	// amounts each epoch (kernels.Affine, gather_affine in layers.cl).
+	AugmentAffine
+)
+
+// String returns the name used in flags and checkpoints.
+func (k AugmentKind) String() string {
+	switch k {
+	case AugmentNone:
+		return "none"
+	case AugmentAffine:
+		return "affine"
+	}
+	return fmt.Sprintf("AugmentKind(%d)", int(k))
+}
+
+// ParseAugmentKind is the inverse of String.
+func ParseAugmentKind(s string) (AugmentKind, error) {
+	for _, k := range []AugmentKind{AugmentNone, AugmentAffine} {
+		if s == k.String() {
+			return k, nil
+		}
+	}
+	return AugmentNone, fmt.Errorf("unknown augmentation %q (want none or affine)", s)
+}
+
+// Augment is the distortion of training images. Validation and test images
+// are never distorted. With Kind AugmentNone the ranges are 0.
+type Augment struct {
+	Kind AugmentKind
+	// Rotate is the largest rotation either way in degrees, Scale the
+	// largest relative change of size and Shift the largest shift either
+	// way as a fraction of the side; each image draws uniformly within them.
+	Rotate, Scale, Shift float32
+}
+
+// DefaultAffine is the affine distortion of issue 16's PyTorch run, after
+// Simard et al. (2003): rotation within 12 degrees, size within 10% and
+// shift within 10% of the side either way.
+func DefaultAffine() Augment {
+	return Augment{Kind: AugmentAffine, Rotate: 12, Scale: 0.1, Shift: 0.1}
+}
+
+// String describes the augmentation for reports.
+func (a Augment) String() string {
+	if a.Kind == AugmentNone {
+		return "none"
+	}
+	return fmt.Sprintf("%s (rotate %g, scale %g, shift %g)", a.Kind, a.Rotate, a.Scale, a.Shift)
+}
+
+// validate reports the first range a distortion cannot use: a rotation past
+// 180 degrees repeats, a scale of 1 or more can shrink an image to nothing,
+// and a shift of the whole side moves it out of view.
+func (a Augment) validate() error {
+	ok := func(v, hi float32) bool { return v >= 0 && v <= hi && !math.IsNaN(float64(v)) }
+	switch a.Kind {
+	case AugmentNone:
+		if a != (Augment{}) {
+			return fmt.Errorf("augment: none with distortion ranges %v", a)
+		}
+	case AugmentAffine:
+		if !ok(a.Rotate, 180) || !ok(a.Scale, 0.5) || !ok(a.Shift, 0.5) {
+			return fmt.Errorf("augment: want rotate in [0, 180], scale and shift in [0, 0.5], got %v", a)
+		}
+	default:
+		return fmt.Errorf("augment: unknown kind %d", int(a.Kind))
+	}
+	return nil
+}
+
+// Affine is the device distortion of c's augmentation for images of width
+// x height in epoch (training counts from 1), keyed by c's seed.
+func (c Config) Affine(width, height, epoch int) kernels.Affine {
+	a := c.Augment
+	return kernels.Affine{Width: width, Height: height, Seed: c.Seed, Epoch: epoch,
+		Rotate: a.Rotate, Scale: a.Scale, Shift: a.Shift}
+}
+
+// GatherAffine is GatherBatch with the random affine distortion a of every
+// image (see kernels.Affine); a's size must be that of d's images.
+func (n *Network) GatherAffine(d *DeviceSet, order *cl.Buffer, first, rows int, a kernels.Affine) error {
+	if rows <= 0 || rows > n.maxBatch {
+		return fmt.Errorf("gather affine: %d rows for a network of batch <= %d", rows, n.maxBatch)
+	}
+	if d.pixels != n.sizes[0] || a.Width*a.Height != d.pixels {
+		return fmt.Errorf("gather affine: images have %d pixels, the network %d inputs, the distortion %dx%d",
+			d.pixels, n.sizes[0], a.Width, a.Height)
+	}
+	return n.rt.Kernels.GatherAffine(d.images, d.digits, order, first, rows, a, n.Z[0], n.labels)
+}
+
+// gatherTrain builds step's batch of the current epoch's shuffle: distorted
+// when the Config says so, else by the plain gather, which then runs exactly
+// as it did before augmentation existed.
+func (t *Trainer) gatherTrain(order *cl.Buffer, first, rows int) error {
+	if t.cfg.Augment.Kind == AugmentNone {
+		return t.Net.GatherBatch(t.train, order, first, rows)
+	}
+	return t.Net.GatherAffine(t.train, order, first, rows, t.cfg.Affine(t.train.width, t.train.height, t.done+1))
+}
+
+// Distortions returns the first images of the training set (at most the
+// batch) as the device gathers them: per image, the original followed by
+// its distortion in epochs 1 to epochs, each Len(pixels) floats in [0, 1].
+// It uses the network's input buffer, which every step overwrites, so it
+// changes nothing of the run; it needs an augmented Config.
+func (t *Trainer) Distortions(images, epochs int) ([][][]float32, error) {
+	if t.cfg.Augment.Kind == AugmentNone {
+		return nil, fmt.Errorf("distortions: the run has no augmentation")
+	}
+	rows, px := min(images, t.batch, t.train.n), t.train.pixels
+	out := make([][][]float32, rows)
+	for e := 0; e <= epochs; e++ {
+		var err error
+		if e == 0 {
+			err = t.Net.GatherBatch(t.train, t.train.order, 0, rows)
+		} else {
+			err = t.Net.GatherAffine(t.train, t.train.order, 0, rows, t.cfg.Affine(t.train.width, t.train.height, e))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("distortions of epoch %d: %w", e, err)
+		}
+		x, err := t.Net.Read(t.Net.Z[0], rows*px)
+		if err != nil {
+			return nil, fmt.Errorf("distortions of epoch %d: %w", e, err)
+		}
+		for r := range rows {
+			out[r] = append(out[r], x[r*px:(r+1)*px])
+		}
+	}
+	return out, nil
+}
