@@ -78,7 +78,9 @@ __kernel void philox_blocks(const uint c0, const uint c1, const uint c2, const u
 // no lane branches.
 static inline float16 pixelsOr0(__global const uchar *in, const int16 x, const int16 y, const int w, const int h)
 {
-	const int16 at = clamp(y, 0, h - 1) * w + clamp(x, 0, w - 1);
+	// Vector bounds, not the scalar-bound overload of clamp: oclgrind
+	// 21.10 gets clamp(int16, int, int) wrong and read out of the image.
+	const int16 at = clamp(y, (int16)(0), (int16)(h - 1)) * w + clamp(x, (int16)(0), (int16)(w - 1));
 	const float16 v = (float16)(in[at.s0], in[at.s1], in[at.s2], in[at.s3], in[at.s4], in[at.s5], in[at.s6], in[at.s7],
 				    in[at.s8], in[at.s9], in[at.sa], in[at.sb], in[at.sc], in[at.sd], in[at.se], in[at.sf]);
 	return select((float16)0.0f, v, (x >= 0) & (x < w) & (y >= 0) & (y < h));

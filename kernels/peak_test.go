@@ -10,6 +10,9 @@ import (
 // positive and finite on both register files' chain counts; its speed is
 // bench's business.
 func TestPeakFMA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times a loop of millions of fmas per work-item: too long to simulate")
+	}
 	for _, regs := range []kernels.Registers{{}, avx2} {
 		s, _, _ := newSetOpts(t, kernels.Options{Gemm: kernels.GemmRegister, Registers: regs})
 		g, err := s.PeakFMA()
