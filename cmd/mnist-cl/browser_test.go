@@ -421,9 +421,9 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("status %q during the run, want training", s)
 	}
 	t.Logf("loss chart points: %v", seen)
-	// Without -save an interrupted run is a failure (exit 1), as without -serve.
-	if code := live.interrupt(t); code != 1 || !strings.Contains(live.stderr.String(), "interrupted") {
-		t.Errorf("train exit %d after Ctrl-C, want 1 and the interrupt said:\n%s", code, live.stderr)
+	// An interrupted run exits 130, as without -serve, and says so.
+	if code := live.interrupt(t); code != 130 || !strings.Contains(live.stderr.String(), "interrupted") {
+		t.Errorf("train exit %d after Ctrl-C, want 130 and the interrupt said:\n%s", code, live.stderr)
 	}
 
 	metrics := filepath.Join(t.TempDir(), "run.jsonl")

@@ -137,12 +137,12 @@ func (d *deviceFlags) open(e *env) (*nn.Runtime, error) {
 	fmt.Fprintf(e.stderr, "device %d: %s: building the kernels\n", dev.Index, dev.Name)
 	start := time.Now()
 	// A signal between two programs' builds stops the build there.
-	stop := func() error { return e.ctx.Err() }
+	stop := func() error { return signalled(e.ctx) }
 	done := e.exitAtOnce("building the kernels")
 	rt, err := nn.Open(dev, kernels.Options{Gemm: kind, Dir: d.kernels, Profile: d.profile, Registers: regs, Stop: stop})
 	done()
 	if err != nil {
-		return nil, err
+		return nil, interruptedIn(e, "building the kernels", err)
 	}
 	fmt.Fprintf(e.stderr, "device %d: %s (%s, %s); %s GEMM; kernels built in %.2fs\n",
 		dev.Index, dev.Name, dev.Type, dev.Platform, rt.Kernels.Kind(), time.Since(start).Seconds())

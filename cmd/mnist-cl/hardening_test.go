@@ -158,7 +158,7 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 	if step > 7 {
 		t.Skipf("the run diverged at step %d of epoch 1, too late to interrupt inside the epoch", step)
 	}
-	noTune := map[string]string{"MNISTCL_TUNE": "off"}
+	noTune := map[string]string{"MNISTCL_TUNE": "off", "MNISTCL_SELFCHECK": "off"}
 	code, _, stderr = runWith(t, cltest.StepsContext(7), noTune, diverge...)
 	t.Logf("Ctrl-C after step 7 of a run diverged at step %d: exit %d: %s", step, code, errorLine(stderr))
 	if code != 1 || !strings.Contains(errorLine(stderr), "diverged") {

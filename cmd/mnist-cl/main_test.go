@@ -25,9 +25,12 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	// Tests choose their own odd shapes; tuning each would measure for
-	// seconds what the tests do not time. TestTune covers tuning.
+	// seconds what the tests do not time (internal/tuner's tests cover
+	// tuning), and so would the self-check, whose own tests run the binary
+	// (selfcheck_test.go); it would also move the steps at which a
+	// cltest.StepsContext stops a run.
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(k string) string {
-		if k == "MNISTCL_TUNE" {
+		if k == "MNISTCL_TUNE" || k == "MNISTCL_SELFCHECK" {
 			return "off"
 		}
 		return ""

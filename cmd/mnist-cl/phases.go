@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,13 +9,25 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
+// signalled is ctx's error once it is done, without asking Err before: a
+// phase's own checks then leave the Err calls to the steps of training,
+// which is what cltest.StepsContext counts in the tests.
+func signalled(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
+}
+
 // interruptedIn is how a phase of a command ends once a signal has come:
 // errInterrupted (exit 130) naming the phase, whether the phase failed of
 // the cancelled context (a fetch, a tuning) or ran to its end without
 // looking at it (a kernel build, reading a data folder). Without a signal,
 // err passes through as it is.
 func interruptedIn(e *env, phase string, err error) error {
-	ctxErr := e.ctx.Err()
+	ctxErr := signalled(e.ctx)
 	switch {
 	case ctxErr == nil || errors.Is(err, errInterrupted):
 		return err
@@ -48,7 +61,7 @@ func (tf *trainFlags) prepareRun(e *env, rt *nn.Runtime, kernelDir string, sizes
 // in hand is whole: the outputs written so far are complete, the rest are
 // not started, and the metrics file is not committed.
 func stopAfter(e *env, written string, w io.Writer) error {
-	if e.ctx.Err() == nil {
+	if signalled(e.ctx) == nil {
 		return nil
 	}
 	fmt.Fprintf(w, "stopped after writing %s; later outputs not written\n", written)
