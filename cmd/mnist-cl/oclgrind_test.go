@@ -21,17 +21,17 @@ var oclgrindChecks = []string{"--data-races", "--uninitialized", "--check-api"}
 
 // oclgrindShapes are the verify runs checked under oclgrind. Between them
 // they cover batch 1 and 7, hidden widths 1, 13 and 37, both GEMMs, both
-// losses and every optimiser, at sizes that fit no tile or vector width. The
-// first is the shape of issue 12's crash; under --uninitialized it crashed
-// in clEnqueueWriteBuffer whenever the goroutine had moved to another OS
-// thread since clCreateContext (see run in main.go).
+// losses, every optimiser and the affine gather, at sizes that fit no tile or
+// vector width. The first is the shape of issue 12's crash; under
+// --uninitialized it crashed in clEnqueueWriteBuffer whenever the goroutine
+// had moved to another OS thread since clCreateContext (see run in main.go).
 var oclgrindShapes = [][]string{
 	{"--gemm", "tiled", "--batch", "7", "--hidden", "37,13", "--loss", "xent", "--optimizer", "nesterov"},
 	{"--gemm", "register", "--batch", "1", "--hidden", "1", "--loss", "mse", "--optimizer", "sgd"},
 	{"--gemm", "tiled", "--batch", "1", "--hidden", "13,1", "--loss", "mse", "--optimizer", "momentum"},
 	{"--gemm", "register", "--batch", "7", "--hidden", "13", "--loss", "xent", "--optimizer", "momentum"},
 	{"--gemm", "register", "--batch", "7", "--hidden", "37", "--loss", "mse", "--optimizer", "nesterov"},
-	{"--gemm", "tiled", "--batch", "7", "--hidden", "1,37", "--loss", "xent", "--optimizer", "sgd"},
+	{"--gemm", "tiled", "--batch", "7", "--hidden", "1,37", "--loss", "xent", "--optimizer", "sgd", "--augment", "affine"},
 }
 
 // TestVerifyUnderOclgrind runs the real binary's verify on oclgrind, a
