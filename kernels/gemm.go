@@ -33,6 +33,32 @@ func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
 	return s.gemmReg[b], nil
 }
 
+// Form is which operand of a product is stored transposed, like gonum's
+// blas.Transpose: the three forms a pass uses.
+type Form int
+
+const (
+	// NN is C = A B.
+	NN Form = iota
+	// TransA is C = A^T B (A stored k x m): dW = Z^T delta.
+	TransA
+	// TransB is C = A B^T (B stored n x k): dZ = delta W^T.
+	TransB
+)
+
+// Trans reports whether A and whether B is stored transposed.
+func (f Form) Trans() (a, b bool) { return f == TransA, f == TransB }
+
+func (f Form) String() string {
+	switch f {
+	case TransA:
+		return "A^T B"
+	case TransB:
+		return "A B^T"
+	}
+	return "A B"
+}
+
 // Epilogue is work a GEMM does on C as it writes it (see gemm_reg.cl).
 type Epilogue int32
 

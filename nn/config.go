@@ -185,19 +185,3 @@ func (c Config) LRAt(t, stepsPerEpoch, total int) float32 {
 func (c Config) Hyper(lr float32) kernels.Hyper {
 	return kernels.Hyper{LR: lr, Momentum: c.Momentum, WeightDecay: c.WeightDecay, Nesterov: c.Nesterov}
 }
-
-// Shapes lists the GEMMs of one training step of a network of the given
-// widths at batch rows, as kernels.Set.Gemm sees them (an A B^T is an A B of
-// the transposed B): per layer the forward product, dW = Z^T dZ and, above
-// the first layer, dZ = dZ W^T.
-func Shapes(sizes []int, batch int) []kernels.Shape {
-	var out []kernels.Shape
-	for l := 1; l < len(sizes); l++ {
-		in, o := sizes[l-1], sizes[l]
-		out = append(out, kernels.Shape{M: batch, N: o, K: in}, kernels.Shape{TransA: true, M: in, N: o, K: batch})
-		if l > 1 {
-			out = append(out, kernels.Shape{M: batch, N: in, K: o})
-		}
-	}
-	return out
-}

@@ -70,9 +70,10 @@ func TestNeedHandCount(t *testing.T) {
 }
 
 // TestNeedMatchesTrainer builds real Trainers and adds up the buffers they
-// hold: Need must count exactly those, so a buffer added to NewNetwork or
-// NewTrainer without a line in Need fails here. (The GEMM scratch lives in
-// the kernels and is left out of the comparison.)
+// hold: Need must count exactly those. The network's buffers are the Plan's
+// tensors on both sides; what this guards is the Trainer's own (the data
+// sets, the shuffle, the statistics) and the batch both take from
+// StepBatch. (The GEMM scratch lives in the kernels and is left out.)
 func TestNeedMatchesTrainer(t *testing.T) {
 	rt := openLimits(t)
 	split := smallLimitsSplit(t)

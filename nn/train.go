@@ -84,8 +84,7 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 		t.Release()
 		return nil, fmt.Errorf("test set: %w", err)
 	}
-	// A batch larger than every set would only allocate rows never used.
-	t.batch = min(cfg.Batch, max(t.train.n, t.val.n, t.test.n))
+	t.batch = cfg.StepBatch(split)
 	batches := 0
 	for _, d := range []*DeviceSet{t.train, t.val, t.test} {
 		batches = max(batches, (d.n+t.batch-1)/t.batch)

@@ -232,8 +232,7 @@ type gemmShape struct {
 	M       int    `json:"m"`
 	K       int    `json:"k"`
 	N       int    `json:"n"`
-	transA  bool
-	transB  bool
+	form    kernels.Form
 }
 
 type gemmResult struct {
@@ -274,36 +273,26 @@ type rssPhase struct {
 }
 
 // trainingGemms are the products of one step of the network of sizes at
-// batch rows, in the order the pass runs them: forward Z_l = Z_{l-1} W_l,
-// then per layer from the last dW_l = Z_{l-1}^T dZ_l and dZ_{l-1} = dZ_l W_l^T.
+// batch rows, the GEMM launches of its nn.Plan in the order the step runs
+// them, timed without their epilogues.
 func trainingGemms(sizes []int, batch int) []gemmShape {
-	L := len(sizes) - 1
-	z := func(l int) string {
-		if l == 0 {
-			return "X"
-		}
-		return fmt.Sprintf("Z%d", l)
-	}
-	shape := func(result, product string, transA, transB bool, m, k, n int) gemmShape {
-		form := "A B"
-		switch {
-		case transA:
-			form = "A^T B"
-		case transB:
-			form = "A B^T"
-		}
-		return gemmShape{Name: fmt.Sprintf("%s %dx%dx%d", result, m, k, n), Product: product, Form: form,
-			M: m, K: k, N: n, transA: transA, transB: transB}
+	p, err := nn.NewPlan(sizes, batch, nn.CrossEntropy)
+	if err != nil {
+		return nil // the flags were validated; nothing to time
 	}
 	var out []gemmShape
-	for l := 1; l <= L; l++ {
-		out = append(out, shape(z(l), fmt.Sprintf("%s = %s W%d", z(l), z(l-1), l), false, false, batch, sizes[l-1], sizes[l]))
-	}
-	for l := L; l >= 1; l-- {
-		out = append(out, shape(fmt.Sprintf("dW%d", l), fmt.Sprintf("dW%d = %s^T dZ%d", l, z(l-1), l), true, false, sizes[l-1], batch, sizes[l]))
-		if l > 1 {
-			out = append(out, shape(fmt.Sprintf("dZ%d", l-1), fmt.Sprintf("dZ%d = dZ%d W%d^T", l-1, l, l), false, true, batch, sizes[l], sizes[l-1]))
+	for _, l := range p.Gemms() {
+		m, n, k := l.Dims(batch)
+		a, b := l.A, l.B
+		switch l.Form {
+		case kernels.TransA:
+			a += "^T"
+		case kernels.TransB:
+			b += "^T"
 		}
+		out = append(out, gemmShape{Name: fmt.Sprintf("%s %dx%dx%d", l.C, m, k, n),
+			Product: fmt.Sprintf("%s = %s %s", l.C, a, b), Form: l.Form.String(),
+			M: m, K: k, N: n, form: l.Form})
 	}
 	return out
 }
@@ -441,8 +430,9 @@ func (b *bencher) gemm(g gemmShape) (gemmResult, error) {
 		bufs = append(bufs, buf)
 	}
 	k := b.rt.Kernels
+	ta, tb := g.form.Trans()
 	d, calls, err := b.measure("GEMM "+g.Name, func() error {
-		return k.Gemm(g.transA, g.transB, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
+		return k.Gemm(ta, tb, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
 	}, b.rt.Queue.Finish)
 	if err != nil {
 		return gemmResult{}, err

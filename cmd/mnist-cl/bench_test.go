@@ -163,7 +163,7 @@ func TestTrainingGemms(t *testing.T) {
 	}
 	want := []string{
 		"Z1 4x5x7 A B", "Z2 4x7x3 A B", "Z3 4x3x2 A B",
-		"dW3 3x4x2 A^T B", "dZ2 4x2x3 A B^T", "dW2 7x4x3 A^T B", "dZ1 4x3x7 A B^T", "dW1 5x4x7 A^T B",
+		"dZ2 4x2x3 A B^T", "dW3 3x4x2 A^T B", "dZ1 4x3x7 A B^T", "dW2 7x4x3 A^T B", "dW1 5x4x7 A^T B",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)

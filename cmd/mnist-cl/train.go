@@ -102,10 +102,10 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	sizes := nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
-	if err := dev.tune(e, rt, sizes, min(cfg.Batch, split.Train.Len())); err != nil {
+	if err := dev.tune(e, rt, sizes, cfg.StepBatch(split)); err != nil {
 		return err
 	}
-	if err := tf.prepareRun(e, rt, dev.kernels, sizes, min(cfg.Batch, split.Train.Len()), cfg, args, mw); err != nil {
+	if err := tf.prepareRun(e, rt, dev.kernels, sizes, cfg.StepBatch(split), cfg, args, mw); err != nil {
 		return err
 	}
 	t, err := nn.NewTrainer(rt, split, cfg)
