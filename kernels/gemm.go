@@ -78,6 +78,15 @@ const (
 	EpiUpdate
 )
 
+var epiNames = [...]string{"none", "+ bias", "+ bias, ReLU", "ReLU mask", "column sums, step"}
+
+func (e Epilogue) String() string {
+	if e >= 0 && int(e) < len(epiNames) {
+		return epiNames[e]
+	}
+	return fmt.Sprintf("Epilogue(%d)", int32(e))
+}
+
 // FusedStep is EpiUpdate's operands: the update kernel's settings and
 // buffers. C and the Fused ColSum are then scratch for dW and db, which
 // hold the gradients afterwards only with Keep.
