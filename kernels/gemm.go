@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/mnist-cl/mnist-cl/cl"
 )
@@ -55,8 +54,10 @@ func (f Form) String() string {
 		return "A^T B"
 	case TransB:
 		return "A B^T"
+	case NN:
+		return "A B"
 	}
-	return "A B"
+	return fmt.Sprintf("Form(%d)", int(f))
 }
 
 // Epilogue is work a GEMM does on C as it writes it (see gemm_reg.cl).
@@ -109,29 +110,30 @@ type Fused struct {
 	Step   *FusedStep
 }
 
-// Gemm computes C[m,n] = op(A) op(B), row-major and packed: op(A) is m x k
-// (A is stored k x m when transA), op(B) is k x n (B stored n x k when transB).
-// Only the three forms of the pass exist: A B, A^T B and A B^T.
-func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
-	return s.GemmFused(transA, transB, m, n, k, a, b, c, Fused{})
+// Gemm computes C[m,n] = op(A) op(B) in the given form, row-major and
+// packed: op(A) is m x k (A is stored k x m in form TransA), op(B) is k x n
+// (B stored n x k in form TransB).
+func (s *Set) Gemm(form Form, m, n, k int, a, b, c *cl.Buffer) error {
+	return s.GemmFused(form, m, n, k, a, b, c, Fused{})
 }
 
 // GemmFused is Gemm with the extras of f. The register GEMM does them in the
 // same launch; the tiled GEMM follows its product with the separate kernels
 // (bias_add, bias_relu, relu_mask, col_sum), so both give the same results.
-func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
+func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
 	// The name is built only for an error: this runs eight times a step.
-	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k) }
+	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form, m, n, k) }
 	if m <= 0 || n <= 0 || k <= 0 {
 		return fmt.Errorf("%s: sizes must be positive", op())
 	}
-	if transA && transB {
-		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op())
+	if form < NN || form > TransB {
+		return fmt.Errorf("%s: not a form the pass uses", op())
 	}
+	transA, transB := form.Trans()
 	if err := fit(operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
-	if err := checkFused(transA, transB, m, n, f); err != nil {
+	if err := checkFused(form, m, n, f); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
 	lda, ldb := k, n
@@ -142,7 +144,7 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 		ldb = k
 	}
 	if s.kind == GemmTiled {
-		return s.gemmTiled(transA, transB, m, n, k, a, lda, b, ldb, c, f)
+		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
 
 	if transB {
@@ -158,7 +160,7 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 }
 
 // checkFused checks f's operands against a product of m x n.
-func checkFused(transA, transB bool, m, n int, f Fused) error {
+func checkFused(form Form, m, n int, f Fused) error {
 	switch f.Epi {
 	case EpiNone:
 	case EpiBias, EpiBiasReLU:
@@ -180,7 +182,7 @@ func checkFused(transA, transB bool, m, n int, f Fused) error {
 		return fmt.Errorf("unknown epilogue %d", f.Epi)
 	}
 	if f.ColSum != nil {
-		if !transA || transB {
+		if form != TransA {
 			return fmt.Errorf("column sums of B come only with the A^T B form")
 		}
 		return fit(operand{"column sums", f.ColSum, n})
@@ -263,16 +265,16 @@ func boolInt(b bool) int32 {
 }
 
 // gemmTiled is the GPU path: the product, then the extras as their own kernels.
-func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+func (s *Set) gemmTiled(form Form, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
 	set := &s.gemmTile[0]
 	if thin(n) {
 		set = &s.gemmTile[1]
 	}
 	kern := set[0]
-	switch {
-	case transA:
+	switch form {
+	case TransA:
 		kern = set[1]
-	case transB:
+	case TransB:
 		kern = set[2]
 	}
 	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
@@ -294,22 +296,10 @@ func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int,
 		err = s.ColSum(b, k, n, f.ColSum)
 	}
 	if err == nil && f.Epi == EpiUpdate {
-		err = s.Update(f.Aux, c, f.Step.VW, m*n, f.Step.B, f.ColSum, f.Step.VB, n, f.Step.Hyper)
+		err = s.Update(Param{Value: f.Aux, Grad: c, Velocity: f.Step.VW, N: m * n},
+			Param{Value: f.Step.B, Grad: f.ColSum, Velocity: f.Step.VB, N: n}, f.Step.Hyper)
 	}
 	return err
-}
-
-func form(transA, transB bool) string {
-	var f strings.Builder
-	f.WriteString("A")
-	if transA {
-		f.WriteString("^T")
-	}
-	f.WriteString(" B")
-	if transB {
-		f.WriteString("^T")
-	}
-	return f.String()
 }
 
 func (s *Set) ensureScratch(floats int) error {

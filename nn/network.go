@@ -285,8 +285,7 @@ func (n *Network) Forward(rows int) error {
 // gemm launches l's product at rows rows with the extras f.
 func (n *Network) gemm(l Launch, rows int, f kernels.Fused) error {
 	m, nn, k := l.Dims(rows)
-	ta, tb := l.Form.Trans()
-	return n.rt.Kernels.GemmFused(ta, tb, m, nn, k, n.buf(l.A), n.buf(l.B), n.buf(l.C), f)
+	return n.rt.Kernels.GemmFused(l.Form, m, nn, k, n.buf(l.A), n.buf(l.B), n.buf(l.C), f)
 }
 
 // softmax launches the loss of l, the one of n.Loss (the plan is built
@@ -297,8 +296,8 @@ func (n *Network) softmax(l Launch, rows int) error {
 	if n.Loss == MSE {
 		loss = k.SoftmaxMSE
 	}
-	L := n.Layers()
-	return loss(n.Z[L], n.labels, rows, n.sizes[L], rows, n.Yp, n.DZ[L], n.rowLoss, n.rowCorrect)
+	return loss(kernels.LossArgs{Logits: n.buf(l.Reads[0]), Labels: n.labels, Rows: rows, Cols: n.sizes[l.Layer], Batch: rows,
+		Yp: n.Yp, DZ: n.buf(l.Writes[1]), RowLoss: n.rowLoss, RowCorrect: n.rowCorrect})
 }
 
 // Stats records the batch's summed loss and correct count in stats[2*slot:].
@@ -352,7 +351,9 @@ func (n *Network) Step(h kernels.Hyper) error {
 		if n.VW != nil {
 			vw, vb = n.VW[l], n.VB[l]
 		}
-		if err := k.Update(n.W[l], n.DW[l], vw, n.sizes[l-1]*n.sizes[l], n.B[l], n.DB[l], vb, n.sizes[l], h); err != nil {
+		w := kernels.Param{Value: n.W[l], Grad: n.DW[l], Velocity: vw, N: n.sizes[l-1] * n.sizes[l]}
+		b := kernels.Param{Value: n.B[l], Grad: n.DB[l], Velocity: vb, N: n.sizes[l]}
+		if err := k.Update(w, b, h); err != nil {
 			return fmt.Errorf("step layer %d: %w", l, err)
 		}
 	}

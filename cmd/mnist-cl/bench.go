@@ -430,9 +430,8 @@ func (b *bencher) gemm(g gemmShape) (gemmResult, error) {
 		bufs = append(bufs, buf)
 	}
 	k := b.rt.Kernels
-	ta, tb := g.form.Trans()
 	d, calls, err := b.measure("GEMM "+g.Name, func() error {
-		return k.Gemm(ta, tb, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
+		return k.Gemm(g.form, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
 	}, b.rt.Queue.Finish)
 	if err != nil {
 		return gemmResult{}, err
