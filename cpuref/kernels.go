@@ -206,6 +206,15 @@ func SGDVec(b, db []float64, lr float64) {
 	}
 }
 
+// Tolerances on RelErr, the project's one definition of them (verify,
+// the self-check, the tuner and the kernel tests read these). float32 sums
+// of up to 784 products keep about six digits; gradients pass through one
+// more product and a mask, updates through one more subtraction.
+const (
+	TolForward  = 1e-5
+	TolGradient = 1e-4
+)
+
 // RelErr returns ||got - want||_F / ||want||_F, or ||got||_F where want is all
 // zero, with got a device's float32 output in row-major order. It is the one
 // measure of agreement in the project: 1e-5 for forward results and 1e-4 for

@@ -171,7 +171,9 @@ func checkFused(form Form, m, n int, f Fused) error {
 		if f.Step == nil || f.ColSum == nil {
 			return fmt.Errorf("the fused update needs its step and the column sums")
 		}
-		ops := []operand{{"W", f.Aux, m * n}, {"b", f.Step.B, n}}
+		// Room for the velocities up front: an append past the literal's
+		// length would allocate at every step.
+		ops := append(make([]operand, 0, 4), operand{"W", f.Aux, m * n}, operand{"b", f.Step.B, n})
 		if f.Step.Hyper.Momentum != 0 {
 			ops = append(ops, operand{"velocity of W", f.Step.VW, m * n}, operand{"velocity of b", f.Step.VB, n})
 		}

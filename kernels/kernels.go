@@ -12,12 +12,6 @@ import (
 //go:embed *.cl
 var sources embed.FS
 
-// Source returns the built-in OpenCL C text of one kernel file, such as
-// "layers.cl".
-func Source(name string) (string, error) {
-	return readSource(sources, name)
-}
-
 func readSource(fsys fs.FS, name string) (string, error) {
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {

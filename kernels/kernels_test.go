@@ -24,10 +24,11 @@ func big(n int) bool { return testing.Short() && n > 1<<16 }
 // whatever CPU runs them (they are plain OpenCL C, correct anywhere).
 var avx2 = kernels.Registers{Width: 8, Count: 16}
 
-// Tolerances on ||got - want||_F / ||want||_F, float32 device against float64.
+// Tolerances on ||got - want||_F / ||want||_F, float32 device against
+// float64: cpuref's.
 const (
-	tolForward  = 1e-5
-	tolGradient = 1e-4
+	tolForward  = cpuref.TolForward
+	tolGradient = cpuref.TolGradient
 )
 
 func newSet(t testing.TB, kind kernels.GemmKind) (*kernels.Set, *cl.Context, *cl.Queue) {

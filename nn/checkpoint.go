@@ -63,7 +63,7 @@ func (t *Trainer) Checkpoint() (*Checkpoint, error) {
 // Restore puts a checkpoint's parameters, velocities and position into a
 // Trainer built with the checkpoint's Config on the same split.
 func (t *Trainer) Restore(c *Checkpoint) error {
-	if got, want := sizesString(c.Sizes), sizesString(t.Net.Sizes()); got != want {
+	if got, want := FormatSizes(c.Sizes), FormatSizes(t.Net.Sizes()); got != want {
 		return fmt.Errorf("checkpoint: network %s, this run's is %s", got, want)
 	}
 	if c.Train != t.train.n || c.Validation != t.val.n || c.Test != t.test.n {
@@ -99,7 +99,7 @@ func (c *Checkpoint) File() *safetensors.File {
 	f32 := func(v float32) string { return strconv.FormatFloat(float64(v), 'g', -1, 32) }
 	f := &safetensors.File{Metadata: map[string]string{
 		"format":       checkpointFormat,
-		"sizes":        sizesString(c.Sizes),
+		"sizes":        FormatSizes(c.Sizes),
 		"epoch":        strconv.Itoa(c.Epoch),
 		"step":         strconv.Itoa(c.Step),
 		"epochs":       strconv.Itoa(cfg.Epochs),
@@ -218,10 +218,10 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 			wn, bn := fmt.Sprintf("%sfc%d.weight%s", prefix, l, suffix), fmt.Sprintf("%sfc%d.bias%s", prefix, l, suffix)
 			wt, bt := get(wn, out, in), get(bn, out)
 			if wt == nil {
-				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d %d] (network %s)", wn, out, in, sizesString(c.Sizes))
+				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d %d] (network %s)", wn, out, in, FormatSizes(c.Sizes))
 			}
 			if bt == nil {
-				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d] (network %s)", bn, out, sizesString(c.Sizes))
+				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d] (network %s)", bn, out, FormatSizes(c.Sizes))
 			}
 			w[l], b[l] = transpose(wt, out, in), bt
 		}
@@ -238,7 +238,7 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 	}
 	for _, t := range f.Tensors {
 		if !want[t.Name] {
-			return nil, fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, sizesString(c.Sizes), cfg.Optimizer())
+			return nil, fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, FormatSizes(c.Sizes), cfg.Optimizer())
 		}
 	}
 	return c, nil
@@ -311,7 +311,8 @@ func (p *metaParser) sizes(key string) []int {
 	return out
 }
 
-func sizesString(s []int) string {
+// FormatSizes writes a network's widths as 784-512-256-10, for messages.
+func FormatSizes(s []int) string {
 	parts := make([]string, len(s))
 	for i, v := range s {
 		parts[i] = strconv.Itoa(v)

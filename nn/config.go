@@ -53,7 +53,8 @@ func ParseSchedule(s string) (Schedule, error) {
 }
 
 // Config is what a training run is made of. The zero value is not useful;
-// start from DefaultConfig or LectureConfig.
+// start from DefaultConfig (the lecture's own run is DefaultConfig with
+// plain SGD at lr 0.2 for 10 epochs, see README.md).
 type Config struct {
 	Hidden []int // widths of the ReLU layers
 	Batch  int   // rows per step; the last step of an epoch may be short
@@ -81,13 +82,6 @@ func DefaultConfig() Config {
 	return Config{Hidden: []int{512, 256}, Batch: 128, Epochs: 15, Seed: 1, Loss: CrossEntropy,
 		LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4,
 		Schedule: Cosine, StepEvery: 5, StepGamma: 0.1}
-}
-
-// LectureConfig is the lecture's own training: plain SGD at a constant
-// learning rate, 97.9-98.2% test accuracy (see README.md).
-func LectureConfig() Config {
-	return Config{Hidden: []int{512, 256}, Batch: 128, Epochs: 10, Seed: 1, Loss: CrossEntropy,
-		LR: 0.2, Schedule: Constant, StepEvery: 5, StepGamma: 0.1}
 }
 
 // MaxSize bounds a layer width and a batch: kernels index with 32-bit ints,

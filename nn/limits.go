@@ -133,8 +133,8 @@ func (r *Runtime) CheckFits(m Memory) error {
 	}
 	var msg strings.Builder
 	fmt.Fprintf(&msg, "network %s at batch %d needs %s of device memory, %s in its largest buffer (%s); %s has %s (largest allocation %s)",
-		sizesString(m.Sizes), m.Batch, bytesString(m.Total), bytesString(m.Largest), m.LargestName,
-		d.Name, bytesString(d.GlobalMem), bytesString(d.MaxAlloc))
+		FormatSizes(m.Sizes), m.Batch, FormatBytes(m.Total), FormatBytes(m.Largest), m.LargestName,
+		d.Name, FormatBytes(d.GlobalMem), FormatBytes(d.MaxAlloc))
 	if m.Unindexable != "" {
 		fmt.Fprintf(&msg, "; %s", m.Unindexable)
 	}
@@ -142,9 +142,9 @@ func (r *Runtime) CheckFits(m Memory) error {
 	return fmt.Errorf("%s", msg.String())
 }
 
-// bytesString is a size for a message: GiB or MiB with one decimal, KiB or
+// FormatBytes is a size for a message: GiB, MiB or KiB with one decimal,
 // bytes below.
-func bytesString(n uint64) string {
+func FormatBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

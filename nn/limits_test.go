@@ -122,7 +122,7 @@ func TestCheckFits(t *testing.T) {
 	if err == nil {
 		t.Fatalf("global memory %d bytes for a run of %d: NewTrainer accepted it", m.Total-1, m.Total)
 	}
-	for _, want := range []string{"network 784-64-10 at batch 32", "needs " + bytesString(m.Total), "has " + bytesString(m.Total-1), "largest allocation " + bytesString(dev.MaxAlloc)} {
+	for _, want := range []string{"network 784-64-10 at batch 32", "needs " + FormatBytes(m.Total), "has " + FormatBytes(m.Total-1), "largest allocation " + FormatBytes(dev.MaxAlloc)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -136,8 +136,8 @@ func TestCheckFits(t *testing.T) {
 
 	rt.Device.GlobalMem, rt.Device.MaxAlloc = dev.GlobalMem, m.Largest-1
 	_, err = NewTrainer(rt, split, cfg)
-	if err == nil || !strings.Contains(err.Error(), bytesString(m.Largest)+" in its largest buffer ("+m.LargestName+")") ||
-		!strings.Contains(err.Error(), "largest allocation "+bytesString(m.Largest-1)) {
+	if err == nil || !strings.Contains(err.Error(), FormatBytes(m.Largest)+" in its largest buffer ("+m.LargestName+")") ||
+		!strings.Contains(err.Error(), "largest allocation "+FormatBytes(m.Largest-1)) {
 		t.Errorf("largest allocation %d for a buffer of %d: %v", m.Largest-1, m.Largest, err)
 	}
 
@@ -148,7 +148,7 @@ func TestCheckFits(t *testing.T) {
 	_, err = NewTrainer(rt, split, huge)
 	t.Logf("hidden 100000,100000: %v", err)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "GiB of device memory") ||
-		!strings.Contains(err.Error(), dev.Name+" has "+bytesString(dev.GlobalMem)) || !strings.Contains(err.Error(), "2^31-1") {
+		!strings.Contains(err.Error(), dev.Name+" has "+FormatBytes(dev.GlobalMem)) || !strings.Contains(err.Error(), "2^31-1") {
 		t.Errorf("hidden 100000,100000: %v", err)
 	}
 }

@@ -44,6 +44,9 @@ type Network struct {
 
 	plan *Plan        // the step, whose launches Forward and BackwardStep run
 	bufs []*cl.Buffer // the buffer of each of the plan's tensors, nil until allocated
+	// steps holds per layer the fused update's operands of the step in
+	// flight: a FusedStep made per launch would escape to the heap.
+	steps []kernels.FusedStep
 }
 
 // Layers is L, the number of weight layers.
@@ -87,8 +90,8 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 	}
 	L := len(sizes) - 1
 	n := &Network{rt: rt, sizes: append([]int(nil), sizes...), maxBatch: maxBatch, plan: p,
-		bufs: make([]*cl.Buffer, len(p.Tensors)),
-		W:    make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),
+		bufs: make([]*cl.Buffer, len(p.Tensors)), steps: make([]kernels.FusedStep, L+1),
+		W: make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),
 		DW: make([]*cl.Buffer, L+1), DB: make([]*cl.Buffer, L+1),
 		Z: make([]*cl.Buffer, L+1), DZ: make([]*cl.Buffer, L+1)}
 	for i, t := range p.Tensors {
@@ -156,6 +159,11 @@ func (n *Network) buf(name string) *cl.Buffer {
 	}
 	return n.bufs[i]
 }
+
+// Tensor is the buffer of the plan's tensor name, nil for one not allocated
+// (the velocities before AllocVelocity, the kernels' scratch). It panics
+// on a name the plan lacks.
+func (n *Network) Tensor(name string) *cl.Buffer { return n.buf(name) }
 
 // Plan is the step this network runs, with its Loss.
 func (n *Network) Plan() *Plan { return planOf(n.sizes, n.maxBatch, n.Loss) }
@@ -386,7 +394,10 @@ func (n *Network) backward(rows int, h *kernels.Hyper) error {
 			if h == nil {
 				f.Epi, f.Aux = kernels.EpiNone, nil
 			} else {
-				st := &kernels.FusedStep{Hyper: *h, B: n.B[l.Layer], Keep: n.KeepGradients}
+				// The Network's own slot: a FusedStep made here would escape
+				// to the heap at every step.
+				st := &n.steps[l.Layer]
+				*st = kernels.FusedStep{Hyper: *h, B: n.B[l.Layer], Keep: n.KeepGradients}
 				if n.VW != nil {
 					st.VW, st.VB = n.VW[l.Layer], n.VB[l.Layer]
 				}

@@ -25,7 +25,8 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	// Tests choose their own odd shapes; tuning each would measure for
-	// seconds what the tests do not time. TestTune covers tuning.
+	// seconds what the tests do not time. internal/tuner's TestTuneAndCache
+	// covers tuning.
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(k string) string {
 		if k == "MNISTCL_TUNE" {
 			return "off"

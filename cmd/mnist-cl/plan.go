@@ -36,7 +36,7 @@ func runPlan(e *env, args []string) error {
 	if err != nil {
 		return &usageError{err: err}
 	}
-	fmt.Fprintf(e.stdout, "network %s, batch %d, loss %s, optimizer %s\n\n", sizesString(sizes), cfg.Batch, cfg.Loss, cfg.Optimizer())
+	fmt.Fprintf(e.stdout, "network %s, batch %d, loss %s, optimizer %s\n\n", nn.FormatSizes(sizes), cfg.Batch, cfg.Loss, cfg.Optimizer())
 	if err := printTensors(e.stdout, p, cfg.Momentum != 0); err != nil {
 		return err
 	}

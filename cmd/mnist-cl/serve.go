@@ -50,7 +50,7 @@ func runServe(e *env, args []string) error {
 			return err
 		}
 		if ck != nil {
-			b.Describe("", sizesString(ck.Sizes), b.State().Epochs, web.Settings(ck.Config))
+			b.Describe("", nn.FormatSizes(ck.Sizes), b.State().Epochs, web.Settings(ck.Config))
 		}
 		opt.Board = b
 	}
@@ -139,7 +139,7 @@ func (d *dashboard) describe(rt *nn.Runtime, t *nn.Trainer, split *mnist.Split) 
 	settings := append(web.Settings(cfg),
 		web.Setting{Name: "images", Value: fmt.Sprintf("%d train / %d validation / %d test", split.Train.Len(), split.Validation.Len(), split.Test.Len())},
 		web.Setting{Name: "GEMM", Value: rt.Kernels.Kind().String()})
-	d.board.Describe(fmt.Sprintf("%s (%s, %s)", dev.Name, dev.Type, dev.Platform), sizesString(t.Net.Sizes()), cfg.Epochs, settings)
+	d.board.Describe(fmt.Sprintf("%s (%s, %s)", dev.Name, dev.Type, dev.Platform), nn.FormatSizes(t.Net.Sizes()), cfg.Epochs, settings)
 }
 
 // watch has the trainer's progress reports drawn, beside the progress bar

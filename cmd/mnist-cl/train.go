@@ -32,7 +32,6 @@ type trainFlags struct {
 	quiet     bool
 	serve     string
 	serveExit bool
-	setByUser map[string]bool
 	record    *runRecord // what produced the run, for the checkpoints (prepareRun)
 	// recipe names the preset whose settings are the defaults (augment.go);
 	// plotAugment is a PNG of training images beside their distortions.
@@ -54,8 +53,6 @@ func runTrain(e *env, args []string) error {
 	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network on the OpenCL device, printing a line per\nepoch (a progress bar on a terminal) and the final test accuracy. The defaults\nare Nesterov momentum, weight decay and a cosine schedule; the lecture's plain\nSGD is -optimizer sgd -weight-decay 0 -schedule constant -lr 0.2 -epochs 10.\n\nCtrl-C (or SIGTERM) stops after the current step; with -save the checkpoint is\nwritten first, and -resume continues from it with bit-identical results.", args); err != nil {
 		return err
 	}
-	tf.setByUser = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { tf.setByUser[f.Name] = true })
 	cfg, err := net.config()
 	if err != nil {
 		return err
@@ -120,7 +117,7 @@ func runTrain(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "resumed %s at epoch %d step %d\n", tf.resume, resume.Epoch+1, resume.Step)
 	}
 	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
-		sizesString(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
+		nn.FormatSizes(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
 		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
 	if err := tf.describeAugment(e, t); err != nil {
 		return err
@@ -364,14 +361,6 @@ func (p *progressBar) clear() {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func sizesString(s []int) string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[i] = fmt.Sprint(v)
-	}
-	return strings.Join(out, "-")
 }
 
 // metricsWriter writes JSON lines to a temporary file beside the target and

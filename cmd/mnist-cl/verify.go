@@ -40,7 +40,7 @@ func runVerify(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "network %s, batch %d, seed %d, loss %s, optimizer %s: relative error ||device - cpuref||_F / ||cpuref||_F\n",
-		sizesString(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed, cfg.Loss, cfg.Optimizer())
+		nn.FormatSizes(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed, cfg.Loss, cfg.Optimizer())
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "tensor\trandom batch\tMNIST batch\ttolerance\t\t")
 	failed := 0

@@ -151,13 +151,14 @@ func resolve(path string) (string, error) {
 		}
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("exists and is %s, not a regular file", kind(fi.Mode()))
+		return "", fmt.Errorf("exists and is %s, not a regular file", Kind(fi.Mode()))
 	}
 	return target, nil
 }
 
-// kind names a file type for an error message.
-func kind(m fs.FileMode) string {
+// Kind names a file type that is not a regular file for an error message:
+// "a folder", "a FIFO", "a device"...
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a folder"
