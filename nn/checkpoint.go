@@ -73,11 +73,21 @@ func (t *Trainer) Restore(c *Checkpoint) error {
 	if c.Step >= t.StepsPerEpoch() {
 		return fmt.Errorf("checkpoint: step %d of an epoch of %d steps", c.Step, t.StepsPerEpoch())
 	}
-	if err := t.Net.SetParams(c.W, c.B); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
+	// Everything is checked before anything is uploaded, so that an error
+	// leaves the Trainer as it was rather than half restored.
 	if (c.VW != nil) != (t.cfg.Momentum != 0) {
 		return fmt.Errorf("checkpoint: velocities and momentum %v do not go together", t.cfg.Momentum)
+	}
+	if err := t.Net.checkLayers(c.W, c.B, ""); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if c.VW != nil {
+		if err := t.Net.checkLayers(c.VW, c.VB, "velocity of "); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := t.Net.SetParams(c.W, c.B); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if c.VW != nil {
 		if err := t.Net.SetVelocity(c.VW, c.VB); err != nil {

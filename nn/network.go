@@ -187,8 +187,9 @@ func (n *Network) Params() (w, b [][]float32, err error) {
 	return n.readLayers(n.W, n.B, "")
 }
 
-func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string) error {
-	q := n.rt.Queue
+// checkLayers reports whether w and b (index 0 unused) have the network's
+// shapes.
+func (n *Network) checkLayers(w, b [][]float32, what string) error {
 	if len(w) != n.Layers()+1 || len(b) != n.Layers()+1 {
 		return fmt.Errorf("set %sparams: %d and %d layers for a network of %d", what, len(w)-1, len(b)-1, n.Layers())
 	}
@@ -197,6 +198,17 @@ func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string
 			return fmt.Errorf("set %sparams: layer %d has %d weights and %d biases, want %d and %d",
 				what, l, len(w[l]), len(b[l]), n.sizes[l-1]*n.sizes[l], n.sizes[l])
 		}
+	}
+	return nil
+}
+
+// writeLayers uploads w and b into dw and db once their shapes are checked.
+func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string) error {
+	q := n.rt.Queue
+	if err := n.checkLayers(w, b, what); err != nil {
+		return err
+	}
+	for l := 1; l <= n.Layers(); l++ {
 		if err := q.WriteFloat32(dw[l], 0, w[l]); err != nil {
 			return fmt.Errorf("upload %sW%d: %w", what, l, err)
 		}
