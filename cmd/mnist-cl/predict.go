@@ -60,15 +60,7 @@ func runPredict(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
-	if err := rt.CheckFits(nn.NeedNetwork(ck.Sizes, min(len(files), 256), false)); err != nil {
-		return err
-	}
-	net, err := nn.NewNetworkFrom(rt, ck, min(len(files), 256))
-	if err != nil {
-		return err
-	}
-	defer net.Release()
-	out, err := net.Classify(set)
+	out, err := classify(rt, ck, set, 256)
 	if err != nil {
 		return err
 	}
