@@ -164,7 +164,18 @@ func transpose(m []float32, rows, cols int) []float32 {
 // and returns it. Every mismatch (a missing or extra tensor, a wrong shape,
 // metadata that does not parse or does not validate) is an error naming it.
 func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
-	m := f.Metadata
+	c, err := checkpointFromMetadata(f.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readTensors(f); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkpointFromMetadata reads and checks the run's settings and position.
+func checkpointFromMetadata(m map[string]string) (*Checkpoint, error) {
 	if m["format"] != checkpointFormat {
 		return nil, fmt.Errorf("not a mnist-cl checkpoint (metadata format %q, want %q)", m["format"], checkpointFormat)
 	}
@@ -207,7 +218,13 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 	if c.Train <= 0 || c.Validation <= 0 || c.Test <= 0 {
 		return nil, fmt.Errorf("checkpoint: split %s: every part needs images", m["split"])
 	}
+	return c, nil
+}
 
+// readTensors reads the parameters, and the velocities of a run with
+// momentum, refusing any tensor the network does not have.
+func (c *Checkpoint) readTensors(f *safetensors.File) error {
+	cfg := c.Config
 	want := map[string]bool{}
 	get := func(name string, shape ...int) []float32 {
 		want[name] = true
@@ -239,19 +256,19 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 	}
 	var err error
 	if c.W, c.B, err = read("", ""); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Momentum != 0 {
 		if c.VW, c.VB, err = read("optimizer.", ".velocity"); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, t := range f.Tensors {
 		if !want[t.Name] {
-			return nil, fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, FormatSizes(c.Sizes), cfg.Optimizer())
+			return fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, FormatSizes(c.Sizes), cfg.Optimizer())
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // metaParser reads metadata values, keeping the first error.

@@ -8,9 +8,12 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
+const devicesHelp = `Lists every OpenCL platform and device with its properties.
+The device marked * is the one train and verify use without --device.`
+
 func runDevices(e *env, args []string) error {
 	fs := newFlags("devices")
-	if err := parse(e, fs, "", "Lists every OpenCL platform and device with its properties.\nThe device marked * is the one train and verify use without --device.", args); err != nil {
+	if err := parse(e, fs, "", devicesHelp, args); err != nil {
 		return err
 	}
 	devs, err := cl.AllDevices()
