@@ -400,11 +400,11 @@ func isTerminal(w io.Writer) bool {
 }
 
 // metricsWriter writes JSON lines to a temporary file beside the target and
-// renames it into place only when training finished, so a failed or
-// interrupted run never leaves a partial metrics file.
+// renames it into place only when training finished (atomicfile.Pending), so
+// a failed or interrupted run never leaves a partial metrics file.
 type metricsWriter struct {
 	path string
-	f    *os.File
+	f    *atomicfile.Pending
 	enc  *json.Encoder
 }
 
@@ -413,15 +413,9 @@ func newMetricsWriter(path string) (*metricsWriter, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("metrics file %s: exists and is not a regular file", path)
 	}
-	// atomicfile's naming, so that what a killed run left is removed here.
-	f, err := atomicfile.CreateTemp(path)
+	// A metrics file is for other tools to read: 0644.
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("metrics file %s: %w", path, err)
-	}
-	// CreateTemp makes 0600; a metrics file is for other tools to read.
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return nil, fmt.Errorf("metrics file %s: %w", path, err)
 	}
 	return &metricsWriter{path: path, f: f, enc: json.NewEncoder(f)}, nil
@@ -441,26 +435,12 @@ func (m *metricsWriter) commit() error {
 	if m == nil {
 		return nil
 	}
-	tmp := m.f.Name()
-	err := m.f.Sync()
-	if cerr := m.f.Close(); err == nil {
-		err = cerr
-	}
-	m.f = nil
-	if err == nil {
-		err = os.Rename(tmp, m.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write metrics %s: %w", m.path, err)
-	}
-	return nil
+	return m.f.Commit()
 }
 
 // abort removes the temporary file unless commit already renamed it.
 func (m *metricsWriter) abort() {
-	if m != nil && m.f != nil {
-		m.f.Close()
-		os.Remove(m.f.Name())
+	if m != nil {
+		m.f.Abort()
 	}
 }
