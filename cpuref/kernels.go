@@ -112,14 +112,7 @@ func ReLUMask(delta, z *mat.Dense) *mat.Dense {
 // [0, classes).
 func SoftmaxMinusLabels(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
 	rows, cols := logits.Dims()
-	if len(labels) != rows {
-		panic(fmt.Sprintf("cpuref: SoftmaxMinusLabels: %d labels for %d rows", len(labels), rows))
-	}
-	checkLabels("SoftmaxMinusLabels", labels, cols)
-	yp = mat.NewDense(rows, cols, nil)
-	dZ = mat.NewDense(rows, cols, nil)
-	loss = make([]float64, rows)
-	correct = make([]bool, rows)
+	yp, dZ, loss, correct = lossOutputs("SoftmaxMinusLabels", logits, labels)
 	invBatch := 1 / float64(rows)
 	for r := range rows {
 		arg, mx, sum := softmaxRow(logits, r, yp)
@@ -214,6 +207,17 @@ const (
 	TolForward  = 1e-5
 	TolGradient = 1e-4
 )
+
+// lossOutputs checks a softmax loss's labels against its logits and makes
+// its outputs: Yp and dZ shaped like the logits, a loss and a flag per row.
+func lossOutputs(name string, logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
+	rows, cols := logits.Dims()
+	if len(labels) != rows {
+		panic(fmt.Sprintf("cpuref: %s: %d labels for %d rows", name, len(labels), rows))
+	}
+	checkLabels(name, labels, cols)
+	return mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil), make([]float64, rows), make([]bool, rows)
+}
 
 // RelErr returns ||got - want||_F / ||want||_F, or ||got||_F where want is all
 // zero, with got a device's float32 output in row-major order. It is the one

@@ -117,34 +117,15 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 
 // bind gives the buffer of t its exported name.
 func (n *Network) bind(t Tensor, b *cl.Buffer) {
-	switch t.Role {
-	case Input:
-		n.Z[0] = b
-	case Weight:
-		n.W[t.Layer] = b
-	case Bias:
-		n.B[t.Layer] = b
-	case WeightGrad:
-		n.DW[t.Layer] = b
-	case BiasGrad:
-		n.DB[t.Layer] = b
-	case Activation:
-		n.Z[t.Layer] = b
-	case Delta:
-		n.DZ[t.Layer] = b
-	case Output:
-		n.Yp = b
-	case Labels:
-		n.labels = b
-	case RowStat:
-		switch t.Name {
-		case "row losses":
-			n.rowLoss = b
-		case "row flags":
-			n.rowCorrect = b
-		default:
-			n.sums = b
-		}
+	// X is Z[0], the input of the first layer.
+	perLayer := map[Role][]*cl.Buffer{Input: n.Z, Weight: n.W, Bias: n.B, WeightGrad: n.DW, BiasGrad: n.DB, Activation: n.Z, Delta: n.DZ}
+	if layers, ok := perLayer[t.Role]; ok {
+		layers[t.Layer] = b
+		return
+	}
+	named := map[string]**cl.Buffer{"Yp": &n.Yp, "labels": &n.labels, "row losses": &n.rowLoss, "row flags": &n.rowCorrect, "batch sums": &n.sums}
+	if p, ok := named[t.Name]; ok {
+		*p = b
 	}
 }
 

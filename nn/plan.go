@@ -39,12 +39,13 @@ const (
 	Scratch
 )
 
-var roleNames = [...]string{"input", "labels", "weight", "bias", "weight gradient", "bias gradient",
-	"activation", "delta", "output", "row statistics", "velocity", "GEMM scratch"}
+var roleNames = map[Role]string{Input: "input", Labels: "labels", Weight: "weight", Bias: "bias",
+	WeightGrad: "weight gradient", BiasGrad: "bias gradient", Activation: "activation", Delta: "delta",
+	Output: "output", RowStat: "row statistics", Velocity: "velocity", Scratch: "GEMM scratch"}
 
 func (r Role) String() string {
-	if r >= 0 && int(r) < len(roleNames) {
-		return roleNames[r]
+	if name, ok := roleNames[r]; ok {
+		return name
 	}
 	return fmt.Sprintf("Role(%d)", int(r))
 }
