@@ -76,7 +76,7 @@ func TestNeedHandCount(t *testing.T) {
 // StepBatch. (The GEMM scratch lives in the kernels and is left out.)
 func TestNeedMatchesTrainer(t *testing.T) {
 	rt := openLimits(t)
-	split := smallLimitsSplit(t)
+	split := SmallSplit(t)
 	for _, cfg := range []Config{
 		{Hidden: []int{37, 13}, Batch: 50, LR: 0.1, Epochs: 1, Seed: 1},
 		{Hidden: []int{16}, Batch: 5000, LR: 0.1, Epochs: 1, Seed: 1, Momentum: 0.9, Nesterov: true},
@@ -109,7 +109,7 @@ func TestNeedMatchesTrainer(t *testing.T) {
 // accept the run at exactly its need.
 func TestCheckFits(t *testing.T) {
 	rt := openLimits(t)
-	split := smallLimitsSplit(t)
+	split := SmallSplit(t)
 	cfg := Config{Hidden: []int{64}, Batch: 32, LR: 0.1, Epochs: 1, Seed: 1}
 	m := NeedFor(split, cfg)
 	dev := rt.Device
@@ -163,7 +163,9 @@ func openLimits(t *testing.T) *Runtime {
 	return rt
 }
 
-func smallLimitsSplit(t *testing.T) *mnist.Split {
+// SmallSplit loads testdata/mnist-small (900/100/500 images), for the tests
+// of this package inside and outside it.
+func SmallSplit(t testing.TB) *mnist.Split {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	s, err := mnist.Load(filepath.Join(filepath.Dir(file), "..", "testdata", "mnist-small"))
