@@ -48,6 +48,7 @@ const (
 // Trans reports whether A and whether B is stored transposed.
 func (f Form) Trans() (a, b bool) { return f == TransA, f == TransB }
 
+// String writes the form as the product it computes: "A B^T".
 func (f Form) String() string {
 	switch f {
 	case TransA:
@@ -81,6 +82,7 @@ const (
 
 var epiNames = [...]string{"none", "+ bias", "+ bias, ReLU", "ReLU mask", "column sums, step"}
 
+// String names the epilogue for mnist-cl plan.
 func (e Epilogue) String() string {
 	if e >= 0 && int(e) < len(epiNames) {
 		return epiNames[e]

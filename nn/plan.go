@@ -43,6 +43,7 @@ var roleNames = map[Role]string{Input: "input", Labels: "labels", Weight: "weigh
 	WeightGrad: "weight gradient", BiasGrad: "bias gradient", Activation: "activation", Delta: "delta",
 	Output: "output", RowStat: "row statistics", Velocity: "velocity", Scratch: "GEMM scratch"}
 
+// String names the role for mnist-cl plan.
 func (r Role) String() string {
 	if name, ok := roleNames[r]; ok {
 		return name
