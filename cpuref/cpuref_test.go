@@ -574,33 +574,8 @@ func TestGradientFiniteDifference(t *testing.T) {
 				return Loss(p, x, labels), m
 			}
 			for l := 1; l <= L; l++ {
-				fanIn, fanOut := tc.sizes[l-1], tc.sizes[l]
-				fdW := mat.NewDense(fanIn, fanOut, nil)
-				raw := p.W[l].RawMatrix()
-				for i := range fanIn {
-					for j := range fanOut {
-						fdW.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], loss))
-					}
-				}
-				fdB := make([]float64, fanOut)
-				for j := range fanOut {
-					fdB[j] = centralDiff(t, &p.B[l][j], loss)
-				}
-				// Guard against a vacuous pass: the gradient being checked must
-				// not be zero.
-				if n := mat.Norm(fdW, 2); n < 1e-6 {
-					t.Fatalf("dW[%d] by finite differences has norm %.3g: nothing to check", l, n)
-				}
-				if e := relFrob(g.DW[l], fdW); !(e < fdTol) {
-					t.Errorf("dW[%d]: relative error %.3g against finite differences", l, e)
-				} else {
-					worst = math.Max(worst, e)
-				}
-				if e := relVec(g.DB[l], fdB); !(e < fdTol) {
-					t.Errorf("db[%d]: relative error %.3g against finite differences", l, e)
-				} else {
-					worst = math.Max(worst, e)
-				}
+				fdW, fdB := finiteDiffLayer(t, p, l, loss)
+				worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
 			}
 
 			// dZ[l] = dLoss/dZ[l], treating layer l's output as the input of
@@ -704,4 +679,44 @@ func TestStepDecreasesLoss(t *testing.T) {
 			}
 		}
 	}
+}
+
+// finiteDiffLayer is dW[l] and db[l] by central differences of loss.
+func finiteDiffLayer(t *testing.T, p *Params, l int, loss func() (float64, float64)) (*mat.Dense, []float64) {
+	fanIn, fanOut := p.W[l].Dims()
+	fdW := mat.NewDense(fanIn, fanOut, nil)
+	raw := p.W[l].RawMatrix()
+	for i := range fanIn {
+		for j := range fanOut {
+			fdW.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], loss))
+		}
+	}
+	fdB := make([]float64, fanOut)
+	for j := range fanOut {
+		fdB[j] = centralDiff(t, &p.B[l][j], loss)
+	}
+	return fdW, fdB
+}
+
+// checkFiniteDiff holds g's dW[l] and db[l] to the finite differences and
+// returns the worst relative error that passed.
+func checkFiniteDiff(t *testing.T, l int, g *Grads, fdW *mat.Dense, fdB []float64) float64 {
+	t.Helper()
+	// Guard against a vacuous pass: the gradient being checked must not be
+	// zero.
+	if n := mat.Norm(fdW, 2); n < 1e-6 {
+		t.Fatalf("dW[%d] by finite differences has norm %.3g: nothing to check", l, n)
+	}
+	worst := 0.0
+	if e := relFrob(g.DW[l], fdW); !(e < fdTol) {
+		t.Errorf("dW[%d]: relative error %.3g against finite differences", l, e)
+	} else {
+		worst = math.Max(worst, e)
+	}
+	if e := relVec(g.DB[l], fdB); !(e < fdTol) {
+		t.Errorf("db[%d]: relative error %.3g against finite differences", l, e)
+	} else {
+		worst = math.Max(worst, e)
+	}
+	return worst
 }

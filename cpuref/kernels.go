@@ -112,14 +112,7 @@ func ReLUMask(delta, z *mat.Dense) *mat.Dense {
 // [0, classes).
 func SoftmaxMinusLabels(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
 	rows, cols := logits.Dims()
-	if len(labels) != rows {
-		panic(fmt.Sprintf("cpuref: SoftmaxMinusLabels: %d labels for %d rows", len(labels), rows))
-	}
-	checkLabels("SoftmaxMinusLabels", labels, cols)
-	yp = mat.NewDense(rows, cols, nil)
-	dZ = mat.NewDense(rows, cols, nil)
-	loss = make([]float64, rows)
-	correct = make([]bool, rows)
+	yp, dZ, loss, correct = lossOutputs("SoftmaxMinusLabels", logits, labels)
 	invBatch := 1 / float64(rows)
 	for r := range rows {
 		arg, mx, sum := softmaxRow(logits, r, yp)
@@ -204,6 +197,26 @@ func SGDVec(b, db []float64, lr float64) {
 	for i := range b {
 		b[i] -= lr * db[i]
 	}
+}
+
+// Tolerances on RelErr, the project's one definition of them (verify,
+// the self-check, the tuner and the kernel tests read these). float32 sums
+// of up to 784 products keep about six digits; gradients pass through one
+// more product and a mask, updates through one more subtraction.
+const (
+	TolForward  = 1e-5
+	TolGradient = 1e-4
+)
+
+// lossOutputs checks a softmax loss's labels against its logits and makes
+// its outputs: Yp and dZ shaped like the logits, a loss and a flag per row.
+func lossOutputs(name string, logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
+	rows, cols := logits.Dims()
+	if len(labels) != rows {
+		panic(fmt.Sprintf("cpuref: %s: %d labels for %d rows", name, len(labels), rows))
+	}
+	checkLabels(name, labels, cols)
+	return mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil), make([]float64, rows), make([]bool, rows)
 }
 
 // RelErr returns ||got - want||_F / ||want||_F, or ||got||_F where want is all

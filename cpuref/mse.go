@@ -36,14 +36,7 @@ import (
 // and on a label outside [0, classes).
 func SoftmaxMSE(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
 	rows, cols := logits.Dims()
-	if len(labels) != rows {
-		panic(fmt.Sprintf("cpuref: SoftmaxMSE: %d labels for %d rows", len(labels), rows))
-	}
-	checkLabels("SoftmaxMSE", labels, cols)
-	yp = mat.NewDense(rows, cols, nil)
-	dZ = mat.NewDense(rows, cols, nil)
-	loss = make([]float64, rows)
-	correct = make([]bool, rows)
+	yp, dZ, loss, correct = lossOutputs("SoftmaxMSE", logits, labels)
 	invBatch := 1 / float64(rows)
 	for r := range rows {
 		arg, _, _ := softmaxRow(logits, r, yp)
@@ -143,11 +136,5 @@ func BackwardMSE(p *Params, a *Activations, labels []int) *Grads {
 // mean, as Loss is, and the loss whose gradient BackwardMSE computes. It
 // panics on a label outside [0, classes).
 func LossMSE(p *Params, x *mat.Dense, labels []int) float64 {
-	a := Forward(p, x)
-	_, _, loss, _ := SoftmaxMSE(a.Z[len(a.Z)-1], labels)
-	var sum float64
-	for _, v := range loss {
-		sum += v
-	}
-	return sum / float64(len(loss))
+	return meanLoss(SoftmaxMSE, p, x, labels)
 }

@@ -315,31 +315,8 @@ func TestBackwardMSEFiniteDifference(t *testing.T) {
 			}
 			worst := 0.0
 			for l := 1; l <= L; l++ {
-				fanIn, fanOut := tc.sizes[l-1], tc.sizes[l]
-				fdW := mat.NewDense(fanIn, fanOut, nil)
-				raw := p.W[l].RawMatrix()
-				for i := range fanIn {
-					for j := range fanOut {
-						fdW.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], loss))
-					}
-				}
-				fdB := make([]float64, fanOut)
-				for j := range fanOut {
-					fdB[j] = centralDiff(t, &p.B[l][j], loss)
-				}
-				if n := mat.Norm(fdW, 2); n < 1e-6 {
-					t.Fatalf("dW[%d] by finite differences has norm %.3g: nothing to check", l, n)
-				}
-				if e := relFrob(g.DW[l], fdW); !(e < fdTol) {
-					t.Errorf("dW[%d]: relative error %.3g against finite differences", l, e)
-				} else {
-					worst = math.Max(worst, e)
-				}
-				if e := relVec(g.DB[l], fdB); !(e < fdTol) {
-					t.Errorf("db[%d]: relative error %.3g against finite differences", l, e)
-				} else {
-					worst = math.Max(worst, e)
-				}
+				fdW, fdB := finiteDiffLayer(t, p, l, loss)
+				worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
 				// Teeth: cross-entropy's gradient is not this loss's.
 				if e := relFrob(ce.DW[l], fdW); e < fdTol {
 					t.Errorf("cross-entropy's dW[%d] passed the check (relative error %.3g)", l, e)

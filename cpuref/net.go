@@ -185,8 +185,15 @@ func Step(p *Params, g *Grads, lr float64) {
 // (1/batch) sum_r -log Yp[r, labels[r]]. This is the loss whose gradient
 // Backward computes. It panics on a label outside [0, classes).
 func Loss(p *Params, x *mat.Dense, labels []int) float64 {
+	return meanLoss(SoftmaxMinusLabels, p, x, labels)
+}
+
+// meanLoss is the batch mean of the per-row losses of softmaxLoss on the
+// network's logits for x.
+func meanLoss(softmaxLoss func(*mat.Dense, []int) (yp, dZ *mat.Dense, loss []float64, correct []bool),
+	p *Params, x *mat.Dense, labels []int) float64 {
 	a := Forward(p, x)
-	_, _, loss, _ := SoftmaxMinusLabels(a.Z[len(a.Z)-1], labels)
+	_, _, loss, _ := softmaxLoss(a.Z[len(a.Z)-1], labels)
 	var sum float64
 	for _, v := range loss {
 		sum += v

@@ -38,7 +38,7 @@ func BenchmarkGemm(b *testing.B) {
 				a := cltest.Buffer(b, ctx, q, g.m*g.k, cltest.Float32(cltest.Rand(rng, g.m, g.k, -1, 1)))
 				bb := cltest.Buffer(b, ctx, q, g.k*g.n, cltest.Float32(cltest.Rand(rng, g.k, g.n, -1, 1)))
 				c := cltest.Buffer(b, ctx, q, g.m*g.n, nil)
-				if err := s.Gemm(g.ta, g.tb, g.m, g.n, g.k, a, bb, c); err != nil {
+				if err := s.Gemm(formOf(g.ta, g.tb), g.m, g.n, g.k, a, bb, c); err != nil {
 					b.Fatal(err)
 				}
 				if err := q.Finish(); err != nil {
@@ -46,7 +46,7 @@ func BenchmarkGemm(b *testing.B) {
 				}
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if err := s.Gemm(g.ta, g.tb, g.m, g.n, g.k, a, bb, c); err != nil {
+					if err := s.Gemm(formOf(g.ta, g.tb), g.m, g.n, g.k, a, bb, c); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/mnist-cl/mnist-cl/cl"
 )
@@ -33,6 +32,35 @@ func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
 	return s.gemmReg[b], nil
 }
 
+// Form is which operand of a product is stored transposed, like gonum's
+// blas.Transpose: the three forms a pass uses.
+type Form int
+
+const (
+	// NN is C = A B.
+	NN Form = iota
+	// TransA is C = A^T B (A stored k x m): dW = Z^T delta.
+	TransA
+	// TransB is C = A B^T (B stored n x k): dZ = delta W^T.
+	TransB
+)
+
+// Trans reports whether A and whether B is stored transposed.
+func (f Form) Trans() (a, b bool) { return f == TransA, f == TransB }
+
+// String writes the form as the product it computes: "A B^T".
+func (f Form) String() string {
+	switch f {
+	case TransA:
+		return "A^T B"
+	case TransB:
+		return "A B^T"
+	case NN:
+		return "A B"
+	}
+	return fmt.Sprintf("Form(%d)", int(f))
+}
+
 // Epilogue is work a GEMM does on C as it writes it (see gemm_reg.cl).
 type Epilogue int32
 
@@ -51,6 +79,16 @@ const (
 	// with ColSum set.
 	EpiUpdate
 )
+
+var epiNames = [...]string{"none", "+ bias", "+ bias, ReLU", "ReLU mask", "column sums, step"}
+
+// String names the epilogue for mnist-cl plan.
+func (e Epilogue) String() string {
+	if e >= 0 && int(e) < len(epiNames) {
+		return epiNames[e]
+	}
+	return fmt.Sprintf("Epilogue(%d)", int32(e))
+}
 
 // FusedStep is EpiUpdate's operands: the update kernel's settings and
 // buffers. C and the Fused ColSum are then scratch for dW and db, which
@@ -74,29 +112,30 @@ type Fused struct {
 	Step   *FusedStep
 }
 
-// Gemm computes C[m,n] = op(A) op(B), row-major and packed: op(A) is m x k
-// (A is stored k x m when transA), op(B) is k x n (B stored n x k when transB).
-// Only the three forms of the pass exist: A B, A^T B and A B^T.
-func (s *Set) Gemm(transA, transB bool, m, n, k int, a, b, c *cl.Buffer) error {
-	return s.GemmFused(transA, transB, m, n, k, a, b, c, Fused{})
+// Gemm computes C[m,n] = op(A) op(B) in the given form, row-major and
+// packed: op(A) is m x k (A is stored k x m in form TransA), op(B) is k x n
+// (B stored n x k in form TransB).
+func (s *Set) Gemm(form Form, m, n, k int, a, b, c *cl.Buffer) error {
+	return s.GemmFused(form, m, n, k, a, b, c, Fused{})
 }
 
 // GemmFused is Gemm with the extras of f. The register GEMM does them in the
 // same launch; the tiled GEMM follows its product with the separate kernels
 // (bias_add, bias_relu, relu_mask, col_sum), so both give the same results.
-func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
+func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
 	// The name is built only for an error: this runs eight times a step.
-	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form(transA, transB), m, n, k) }
+	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form, m, n, k) }
 	if m <= 0 || n <= 0 || k <= 0 {
 		return fmt.Errorf("%s: sizes must be positive", op())
 	}
-	if transA && transB {
-		return fmt.Errorf("%s: A^T B^T is not a form the pass uses", op())
+	if form < NN || form > TransB {
+		return fmt.Errorf("%s: not a form the pass uses", op())
 	}
+	transA, transB := form.Trans()
 	if err := fit(operand{"A", a, m * k}, operand{"B", b, k * n}, operand{"C", c, m * n}); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
-	if err := checkFused(transA, transB, m, n, f); err != nil {
+	if err := checkFused(form, m, n, f); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
 	lda, ldb := k, n
@@ -107,7 +146,7 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 		ldb = k
 	}
 	if s.kind == GemmTiled {
-		return s.gemmTiled(transA, transB, m, n, k, a, lda, b, ldb, c, f)
+		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
 
 	if transB {
@@ -123,7 +162,7 @@ func (s *Set) GemmFused(transA, transB bool, m, n, k int, a, b, c *cl.Buffer, f 
 }
 
 // checkFused checks f's operands against a product of m x n.
-func checkFused(transA, transB bool, m, n int, f Fused) error {
+func checkFused(form Form, m, n int, f Fused) error {
 	switch f.Epi {
 	case EpiNone:
 	case EpiBias, EpiBiasReLU:
@@ -134,7 +173,9 @@ func checkFused(transA, transB bool, m, n int, f Fused) error {
 		if f.Step == nil || f.ColSum == nil {
 			return fmt.Errorf("the fused update needs its step and the column sums")
 		}
-		ops := []operand{{"W", f.Aux, m * n}, {"b", f.Step.B, n}}
+		// Room for the velocities up front: an append past the literal's
+		// length would allocate at every step.
+		ops := append(make([]operand, 0, 4), operand{"W", f.Aux, m * n}, operand{"b", f.Step.B, n})
 		if f.Step.Hyper.Momentum != 0 {
 			ops = append(ops, operand{"velocity of W", f.Step.VW, m * n}, operand{"velocity of b", f.Step.VB, n})
 		}
@@ -145,7 +186,7 @@ func checkFused(transA, transB bool, m, n int, f Fused) error {
 		return fmt.Errorf("unknown epilogue %d", f.Epi)
 	}
 	if f.ColSum != nil {
-		if !transA || transB {
+		if form != TransA {
 			return fmt.Errorf("column sums of B come only with the A^T B form")
 		}
 		return fit(operand{"column sums", f.ColSum, n})
@@ -228,16 +269,16 @@ func boolInt(b bool) int32 {
 }
 
 // gemmTiled is the GPU path: the product, then the extras as their own kernels.
-func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+func (s *Set) gemmTiled(form Form, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
 	set := &s.gemmTile[0]
 	if thin(n) {
 		set = &s.gemmTile[1]
 	}
 	kern := set[0]
-	switch {
-	case transA:
+	switch form {
+	case TransA:
 		kern = set[1]
-	case transB:
+	case TransB:
 		kern = set[2]
 	}
 	if err := kern.SetArgs(m, n, k, a, lda, b, ldb, c, n); err != nil {
@@ -259,22 +300,10 @@ func (s *Set) gemmTiled(transA, transB bool, m, n, k int, a *cl.Buffer, lda int,
 		err = s.ColSum(b, k, n, f.ColSum)
 	}
 	if err == nil && f.Epi == EpiUpdate {
-		err = s.Update(f.Aux, c, f.Step.VW, m*n, f.Step.B, f.ColSum, f.Step.VB, n, f.Step.Hyper)
+		err = s.Update(Param{Value: f.Aux, Grad: c, Velocity: f.Step.VW, N: m * n},
+			Param{Value: f.Step.B, Grad: f.ColSum, Velocity: f.Step.VB, N: n}, f.Step.Hyper)
 	}
 	return err
-}
-
-func form(transA, transB bool) string {
-	var f strings.Builder
-	f.WriteString("A")
-	if transA {
-		f.WriteString("^T")
-	}
-	f.WriteString(" B")
-	if transB {
-		f.WriteString("^T")
-	}
-	return f.String()
 }
 
 func (s *Set) ensureScratch(floats int) error {

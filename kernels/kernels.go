@@ -12,12 +12,6 @@ import (
 //go:embed *.cl
 var sources embed.FS
 
-// Source returns the built-in OpenCL C text of one kernel file, such as
-// "layers.cl".
-func Source(name string) (string, error) {
-	return readSource(sources, name)
-}
-
 func readSource(fsys fs.FS, name string) (string, error) {
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
@@ -380,24 +374,37 @@ func (s *Set) BiasAdd(z, b *cl.Buffer, rows, cols int) error {
 	return s.launch1D(s.biasAdd, rows*cols, z, b, rows*cols, cols)
 }
 
-// SoftmaxMinusLabels writes Yp = softmax(logits) and dZ = (Yp - Y)/batch for
-// rows x cols logits, plus each row's loss and a 1/0 correct flag.
-func (s *Set) SoftmaxMinusLabels(logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
-	return s.softmaxLoss(s.softmax, logits, labels, rows, cols, batch, yp, dz, rowLoss, rowCorrect)
+// LossArgs are the operands of a softmax loss: Rows x Cols logits and Rows
+// int32 labels in; Yp = softmax(logits) and dZ (both Rows x Cols), each
+// row's loss and a 1/0 correct flag out. dZ is divided by Batch, the rows
+// the mean loss is over.
+type LossArgs struct {
+	Logits, Labels      *cl.Buffer
+	Rows, Cols, Batch   int
+	Yp, DZ              *cl.Buffer
+	RowLoss, RowCorrect *cl.Buffer
+}
+
+// SoftmaxMinusLabels writes Yp = softmax(logits) and dZ = (Yp - Y)/batch,
+// plus each row's loss and correct flag.
+func (s *Set) SoftmaxMinusLabels(a LossArgs) error {
+	return s.softmaxLoss(s.softmax, a)
 }
 
 // SoftmaxMSE is SoftmaxMinusLabels for the squared-error loss
 // 1/2 sum_j (Yp_j - Y_j)^2 per row: dZ is its gradient through the softmax,
 // Yp (Yp - Y - s)/batch with s = sum_j (Yp_j - Y_j) Yp_j per row.
-func (s *Set) SoftmaxMSE(logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
-	return s.softmaxLoss(s.softmaxMSE, logits, labels, rows, cols, batch, yp, dz, rowLoss, rowCorrect)
+func (s *Set) SoftmaxMSE(a LossArgs) error {
+	return s.softmaxLoss(s.softmaxMSE, a)
 }
 
-func (s *Set) softmaxLoss(k *cl.Kernel, logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error {
-	if err := fit(operand{"logits", logits, rows * cols}, operand{"labels", labels, rows}, operand{"Yp", yp, rows * cols}, operand{"dZ", dz, rows * cols}, operand{"rowLoss", rowLoss, rows}, operand{"rowCorrect", rowCorrect, rows}); err != nil {
+func (s *Set) softmaxLoss(k *cl.Kernel, a LossArgs) error {
+	rc := a.Rows * a.Cols
+	if err := fit(operand{"logits", a.Logits, rc}, operand{"labels", a.Labels, a.Rows}, operand{"Yp", a.Yp, rc},
+		operand{"dZ", a.DZ, rc}, operand{"rowLoss", a.RowLoss, a.Rows}, operand{"rowCorrect", a.RowCorrect, a.Rows}); err != nil {
 		return fmt.Errorf("%s: %w", k.Name(), err)
 	}
-	return s.launch1D(k, rows, logits, labels, rows, cols, float32(1/float64(batch)), yp, dz, rowLoss, rowCorrect)
+	return s.launch1D(k, a.Rows, a.Logits, a.Labels, a.Rows, a.Cols, float32(1/float64(a.Batch)), a.Yp, a.DZ, a.RowLoss, a.RowCorrect)
 }
 
 // BatchStats writes the sums of rowLoss and rowCorrect over rows into
@@ -440,18 +447,26 @@ type Hyper struct {
 	Nesterov    bool
 }
 
-// Update applies one optimiser step to a layer in one launch (see update in
-// layers.cl): nW weights w with gradient dw and velocity vw, and nb biases b
-// with db and vb. vw and vb may be nil when h.Momentum is 0.
-func (s *Set) Update(w, dw, vw *cl.Buffer, nW int, b, db, vb *cl.Buffer, nb int, h Hyper) error {
+// Param is one parameter tensor of an optimiser step: N values, their
+// gradient and their velocity (nil when the step has no momentum).
+type Param struct {
+	Value, Grad, Velocity *cl.Buffer
+	N                     int
+}
+
+// Update applies one optimiser step to a layer's weights w and biases b in
+// one launch (see update in layers.cl).
+func (s *Set) Update(w, b Param, h Hyper) error {
 	if h.Momentum == 0 {
 		// Not touched by the kernel; any valid buffer fills the argument.
-		vw, vb = dw, db
+		w.Velocity, b.Velocity = w.Grad, b.Grad
 	}
-	if err := need("update", operand{"W", w, nW}, operand{"dW", dw, nW}, operand{"vW", vw, nW}, operand{"b", b, nb}, operand{"db", db, nb}, operand{"vb", vb, nb}); err != nil {
+	if err := need("update", operand{"W", w.Value, w.N}, operand{"dW", w.Grad, w.N}, operand{"vW", w.Velocity, w.N},
+		operand{"b", b.Value, b.N}, operand{"db", b.Grad, b.N}, operand{"vb", b.Velocity, b.N}); err != nil {
 		return err
 	}
-	return s.launch1D(s.update, nW+nb, w, dw, vw, nW, b, db, vb, nb, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov))
+	return s.launch1D(s.update, w.N+b.N, w.Value, w.Grad, w.Velocity, w.N, b.Value, b.Grad, b.Velocity, b.N,
+		h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov))
 }
 
 // Transpose writes out[cols, rows] = in[rows, cols]^T.

@@ -24,10 +24,11 @@ func big(n int) bool { return testing.Short() && n > 1<<16 }
 // whatever CPU runs them (they are plain OpenCL C, correct anywhere).
 var avx2 = kernels.Registers{Width: 8, Count: 16}
 
-// Tolerances on ||got - want||_F / ||want||_F, float32 device against float64.
+// Tolerances on ||got - want||_F / ||want||_F, float32 device against
+// float64: cpuref's.
 const (
-	tolForward  = 1e-5
-	tolGradient = 1e-4
+	tolForward  = cpuref.TolForward
+	tolGradient = cpuref.TolGradient
 )
 
 func newSet(t testing.TB, kind kernels.GemmKind) (*kernels.Set, *cl.Context, *cl.Queue) {
@@ -94,7 +95,7 @@ func TestGemm(t *testing.T) {
 					a := cltest.Buffer(t, ctx, q, ar*ac, a32)
 					b := cltest.Buffer(t, ctx, q, br*bc, b32)
 					c := cltest.Buffer(t, ctx, q, m*n, nil)
-					if err := s.Gemm(f.ta, f.tb, m, n, k, a, b, c); err != nil {
+					if err := s.Gemm(formOf(f.ta, f.tb), m, n, k, a, b, c); err != nil {
 						t.Fatal(err)
 					}
 					want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(br, bc, b32), f.ta, f.tb)
@@ -142,7 +143,7 @@ func TestGemmFused(t *testing.T) {
 						{kernels.Fused{Epi: kernels.EpiMask, Aux: z}, cpuref.ReLUMask(prod, cpuref.Dense32(m, n, z32))},
 					} {
 						out := cltest.Buffer(t, ctx, q, m*n, nil)
-						if err := s.GemmFused(false, tb, m, n, k, a, b, out, c.f); err != nil {
+						if err := s.GemmFused(formOf(false, tb), m, n, k, a, b, out, c.f); err != nil {
 							t.Fatal(err)
 						}
 						check(t, fmt.Sprintf("gemm transB=%v epilogue %d %dx%dx%d", tb, c.f.Epi, m, n, k),
@@ -154,7 +155,7 @@ func TestGemmFused(t *testing.T) {
 				d32 := cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
 				at, d := cltest.Buffer(t, ctx, q, k*m, at32), cltest.Buffer(t, ctx, q, k*n, d32)
 				out, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
-				if err := s.GemmFused(true, false, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
+				if err := s.GemmFused(kernels.TransA, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
 					t.Fatal(err)
 				}
 				name := fmt.Sprintf("gemm A^T B with column sums %dx%dx%d", m, n, k)
@@ -164,14 +165,14 @@ func TestGemmFused(t *testing.T) {
 			}
 			// Extras that do not fit the form or the buffers are refused.
 			buf := cltest.Buffer(t, ctx, q, 64, nil)
-			if err := s.GemmFused(false, false, 4, 4, 4, buf, buf, buf, kernels.Fused{ColSum: buf}); err == nil {
+			if err := s.GemmFused(kernels.NN, 4, 4, 4, buf, buf, buf, kernels.Fused{ColSum: buf}); err == nil {
 				t.Error("column sums on A B accepted")
 			}
 			small := cltest.Buffer(t, ctx, q, 10, nil)
-			if err := s.GemmFused(false, false, 8, 8, 4, buf, buf, buf, kernels.Fused{Epi: kernels.EpiMask, Aux: small}); err == nil {
+			if err := s.GemmFused(kernels.NN, 8, 8, 4, buf, buf, buf, kernels.Fused{Epi: kernels.EpiMask, Aux: small}); err == nil {
 				t.Error("a 10-float mask accepted for an 8x8 product")
 			}
-			if err := s.GemmFused(false, false, 4, 4, 4, buf, buf, buf, kernels.Fused{Epi: kernels.EpiBias}); err == nil {
+			if err := s.GemmFused(kernels.NN, 4, 4, 4, buf, buf, buf, kernels.Fused{Epi: kernels.EpiBias}); err == nil {
 				t.Error("a bias epilogue without a bias accepted")
 			}
 		})
@@ -182,14 +183,14 @@ func TestGemmRejectsBadShapes(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	small := cltest.Buffer(t, ctx, q, 10, nil)
 	big := cltest.Buffer(t, ctx, q, 100, nil)
-	if err := s.Gemm(false, false, 5, 5, 5, small, big, big); err == nil {
+	if err := s.Gemm(kernels.NN, 5, 5, 5, small, big, big); err == nil {
 		t.Fatal("A of 10 floats passed for a 5x5 product")
 	}
-	if err := s.Gemm(false, false, 0, 5, 5, big, big, big); err == nil {
+	if err := s.Gemm(kernels.NN, 0, 5, 5, big, big, big); err == nil {
 		t.Fatal("m = 0 passed")
 	}
-	if err := s.Gemm(true, true, 5, 5, 5, big, big, big); err == nil {
-		t.Fatal("A^T B^T passed")
+	if err := s.Gemm(kernels.Form(7), 5, 5, 5, big, big, big); err == nil {
+		t.Fatal("form 7 passed")
 	}
 }
 
@@ -244,7 +245,7 @@ func TestReLUMask(t *testing.T) {
 // softmaxLosses pairs each loss kernel with its reference.
 var softmaxLosses = []struct {
 	name   string
-	device func(s *kernels.Set, logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error
+	device func(s *kernels.Set, a kernels.LossArgs) error
 	ref    func(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool)
 }{
 	{"softmax_minus_labels", (*kernels.Set).SoftmaxMinusLabels, cpuref.SoftmaxMinusLabels},
@@ -258,7 +259,7 @@ func TestSoftmaxLossesAndStats(t *testing.T) {
 }
 
 func testSoftmaxLoss(t *testing.T,
-	device func(s *kernels.Set, logits, labels *cl.Buffer, rows, cols, batch int, yp, dz, rowLoss, rowCorrect *cl.Buffer) error,
+	device func(s *kernels.Set, a kernels.LossArgs) error,
 	ref func(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool)) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 8))
@@ -293,7 +294,7 @@ func testSoftmaxLoss(t *testing.T,
 		yp, dz := cltest.Buffer(t, ctx, q, r*c, nil), cltest.Buffer(t, ctx, q, r*c, nil)
 		loss, corr := cltest.Buffer(t, ctx, q, r, nil), cltest.Buffer(t, ctx, q, r, nil)
 		stats := cltest.Buffer(t, ctx, q, 6, nil)
-		if err := device(s, logits, lab, r, c, r, yp, dz, loss, corr); err != nil {
+		if err := device(s, kernels.LossArgs{Logits: logits, Labels: lab, Rows: r, Cols: c, Batch: r, Yp: yp, DZ: dz, RowLoss: loss, RowCorrect: corr}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.BatchStats(loss, corr, r, stats, 2); err != nil {
@@ -393,7 +394,7 @@ func fusedUpdateSteps(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue
 	for step := range 3 {
 		z32, d32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1)), cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
 		f := kernels.Fused{Epi: kernels.EpiUpdate, Aux: w, ColSum: db, Step: st}
-		if err := s.GemmFused(true, false, m, n, k, cltest.Buffer(t, ctx, q, k*m, z32), cltest.Buffer(t, ctx, q, k*n, d32), dw, f); err != nil {
+		if err := s.GemmFused(kernels.TransA, m, n, k, cltest.Buffer(t, ctx, q, k*m, z32), cltest.Buffer(t, ctx, q, k*n, d32), dw, f); err != nil {
 			t.Fatal(err)
 		}
 		g := cpuref.MatMul(cpuref.Dense32(k, m, z32), cpuref.Dense32(k, n, d32), true, false)
@@ -442,7 +443,7 @@ func TestUpdate(t *testing.T) {
 				dw32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
 				db32 := cltest.Float32(cltest.Rand(rng, 1, c, -1, 1))
 				dw, db := cltest.Buffer(t, ctx, q, r*c, dw32), cltest.Buffer(t, ctx, q, c, db32)
-				if err := s.Update(w, dw, vw, r*c, b, db, vb, c, h); err != nil {
+				if err := s.Update(kernels.Param{Value: w, Grad: dw, Velocity: vw, N: r * c}, kernels.Param{Value: b, Grad: db, Velocity: vb, N: c}, h); err != nil {
 					t.Fatal(err)
 				}
 				cpuref.Momentum(want, cpuref.Dense32(r, c, dw32), velW, lr, mu, wd, h.Nesterov)
@@ -558,7 +559,7 @@ func TestCompensatedSums(t *testing.T) {
 			a := cltest.Buffer(t, ctx, q, 3, terms)
 			b := cltest.Buffer(t, ctx, q, 3, ones)
 			c := cltest.Buffer(t, ctx, q, 1, nil)
-			if err := s.Gemm(f.ta, f.tb, 1, 1, 3, a, b, c); err != nil {
+			if err := s.Gemm(formOf(f.ta, f.tb), 1, 1, 3, a, b, c); err != nil {
 				t.Fatal(err)
 			}
 			if got := cltest.Read(t, q, c, 1)[0]; got != 1 {
@@ -580,4 +581,15 @@ func TestCompensatedSums(t *testing.T) {
 			}
 		}
 	}
+}
+
+// formOf is the form of a product whose A and B are stored transposed or not.
+func formOf(transA, transB bool) kernels.Form {
+	switch {
+	case transA:
+		return kernels.TransA
+	case transB:
+		return kernels.TransB
+	}
+	return kernels.NN
 }

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 )
 
 // official is one of the four original files: the only bytes the cache
@@ -396,51 +398,47 @@ func (r *fetchRun) fromModule(ctx context.Context, o official) error {
 }
 
 // store writes src to cacheDir under o's name if, and only if, its bytes
-// are o's: through a temporary file in the same folder (so the rename is
-// atomic), synced before the rename (so a crash cannot leave a named but
-// empty file), removed on any error.
-func (r *fetchRun) store(src io.Reader, o official) (err error) {
-	tmp, err := os.CreateTemp(r.dir, tempPrefix(o)+"*")
+// are o's: through atomicfile, so a crash or an error leaves no file under
+// the official name, only a temporary one that removeStaleTemps clears.
+func (r *fetchRun) store(src io.Reader, o official) error {
+	final := filepath.Join(r.dir, o.name)
+	var n int64
+	// The source's own errors are returned as they are: the caller names
+	// the source, and the path would say nothing about a lost connection.
+	var fromSource error
+	err := atomicfile.Write(final, 0o644, func(w io.Writer) error {
+		n, fromSource = copyOfficial(w, src, o)
+		return fromSource
+	})
+	if fromSource != nil {
+		return fromSource
+	}
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	r.logf("mnist: %s: %d bytes, sha256 ok", final, n)
+	return nil
+}
+
+// copyOfficial copies src to w and fails unless its bytes are o's; it
+// returns how many it copied.
+func copyOfficial(w io.Writer, src io.Reader, o official) (int64, error) {
 	h := sha256.New()
 	head := &headWriter{max: 512}
 	// One byte past the expected size is enough to know the file is wrong,
 	// and keeps a misbehaving server from filling the disk.
-	n, err := io.Copy(io.MultiWriter(tmp, h, head), io.LimitReader(src, o.size+1))
+	n, err := io.Copy(io.MultiWriter(w, h, head), io.LimitReader(src, o.size+1))
 	if err != nil {
-		return err
+		return n, err
 	}
 	if n > o.size {
-		return fmt.Errorf("%s: more than the %d bytes of the official file", o.name, o.size)
+		return n, fmt.Errorf("%s: more than the %d bytes of the official file", o.name, o.size)
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != o.sha256 {
-		return fmt.Errorf("%s: checksum mismatch, not the official file: sha256 %s, want %s (%d bytes, want %d)%s",
+		return n, fmt.Errorf("%s: checksum mismatch, not the official file: sha256 %s, want %s (%d bytes, want %d)%s",
 			o.name, sum, o.sha256, n, o.size, htmlHint(head.b))
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	final := filepath.Join(r.dir, o.name)
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return err
-	}
-	syncDir(r.dir)
-	r.logf("mnist: %s: %d bytes, sha256 ok", final, n)
-	return nil
+	return n, nil
 }
 
 // headWriter keeps the first max bytes written to it.
@@ -464,17 +462,6 @@ func htmlHint(head []byte) string {
 		return "; the bytes are an HTML page (an error or login page?), not the file"
 	}
 	return ""
-}
-
-// syncDir makes the rename durable where the system allows syncing a
-// folder; where it does not (Windows), the rename is still atomic.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
 
 // fileSHA256 is the hex SHA-256 of the file at path.

@@ -27,29 +27,20 @@ func benchBatch(batch int) ([]float32, []int32) {
 
 // BenchmarkStep784x512x256x10 is one training step (forward, backward,
 // Nesterov update) of the default network on the device at batch 64, 128 and
-// 512, queued b.N times and waited for once, as training runs; "unfused"
-// runs the bias, ReLU, mask and bias-gradient kernels as launches of their
-// own, to measure what the fused GEMMs save.
+// 512, queued b.N times and waited for once, as training runs.
 func BenchmarkStep784x512x256x10(b *testing.B) {
 	rt := open(b, kernels.GemmAuto)
 	for _, batch := range []int{64, 128, 512} {
-		for _, unfused := range []bool{false, true} {
-			name := fmt.Sprintf("Batch%d/fused", batch)
-			if unfused {
-				name = fmt.Sprintf("Batch%d/unfused", batch)
-			}
-			b.Run(name, func(b *testing.B) { benchStep(b, rt, batch, unfused) })
-		}
+		b.Run(fmt.Sprintf("Batch%d", batch), func(b *testing.B) { benchStep(b, rt, batch) })
 	}
 }
 
-func benchStep(b *testing.B, rt *nn.Runtime, batch int, unfused bool) {
+func benchStep(b *testing.B, rt *nn.Runtime, batch int) {
 	net, err := nn.NewNetwork(rt, nn.Sizes(784, []int{512, 256}, 10), batch, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer net.Release()
-	net.Unfused = unfused
 	if err := net.AllocVelocity(); err != nil {
 		b.Fatal(err)
 	}
@@ -62,10 +53,7 @@ func benchStep(b *testing.B, rt *nn.Runtime, batch int, unfused bool) {
 		if err := net.Forward(batch); err != nil {
 			b.Fatal(err)
 		}
-		if err := net.Backward(batch); err != nil {
-			b.Fatal(err)
-		}
-		if err := net.Step(h); err != nil {
+		if err := net.BackwardStep(batch, h); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,7 +63,7 @@ func (t *Trainer) Checkpoint() (*Checkpoint, error) {
 // Restore puts a checkpoint's parameters, velocities and position into a
 // Trainer built with the checkpoint's Config on the same split.
 func (t *Trainer) Restore(c *Checkpoint) error {
-	if got, want := sizesString(c.Sizes), sizesString(t.Net.Sizes()); got != want {
+	if got, want := FormatSizes(c.Sizes), FormatSizes(t.Net.Sizes()); got != want {
 		return fmt.Errorf("checkpoint: network %s, this run's is %s", got, want)
 	}
 	if c.Train != t.train.n || c.Validation != t.val.n || c.Test != t.test.n {
@@ -73,11 +73,21 @@ func (t *Trainer) Restore(c *Checkpoint) error {
 	if c.Step >= t.StepsPerEpoch() {
 		return fmt.Errorf("checkpoint: step %d of an epoch of %d steps", c.Step, t.StepsPerEpoch())
 	}
-	if err := t.Net.SetParams(c.W, c.B); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
+	// Everything is checked before anything is uploaded, so that an error
+	// leaves the Trainer as it was rather than half restored.
 	if (c.VW != nil) != (t.cfg.Momentum != 0) {
 		return fmt.Errorf("checkpoint: velocities and momentum %v do not go together", t.cfg.Momentum)
+	}
+	if err := t.Net.checkLayers(c.W, c.B, ""); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if c.VW != nil {
+		if err := t.Net.checkLayers(c.VW, c.VB, "velocity of "); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := t.Net.SetParams(c.W, c.B); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if c.VW != nil {
 		if err := t.Net.SetVelocity(c.VW, c.VB); err != nil {
@@ -99,7 +109,7 @@ func (c *Checkpoint) File() *safetensors.File {
 	f32 := func(v float32) string { return strconv.FormatFloat(float64(v), 'g', -1, 32) }
 	f := &safetensors.File{Metadata: map[string]string{
 		"format":       checkpointFormat,
-		"sizes":        sizesString(c.Sizes),
+		"sizes":        FormatSizes(c.Sizes),
 		"epoch":        strconv.Itoa(c.Epoch),
 		"step":         strconv.Itoa(c.Step),
 		"epochs":       strconv.Itoa(cfg.Epochs),
@@ -154,7 +164,18 @@ func transpose(m []float32, rows, cols int) []float32 {
 // and returns it. Every mismatch (a missing or extra tensor, a wrong shape,
 // metadata that does not parse or does not validate) is an error naming it.
 func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
-	m := f.Metadata
+	c, err := checkpointFromMetadata(f.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readTensors(f); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkpointFromMetadata reads and checks the run's settings and position.
+func checkpointFromMetadata(m map[string]string) (*Checkpoint, error) {
 	if m["format"] != checkpointFormat {
 		return nil, fmt.Errorf("not a mnist-cl checkpoint (metadata format %q, want %q)", m["format"], checkpointFormat)
 	}
@@ -197,7 +218,13 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 	if c.Train <= 0 || c.Validation <= 0 || c.Test <= 0 {
 		return nil, fmt.Errorf("checkpoint: split %s: every part needs images", m["split"])
 	}
+	return c, nil
+}
 
+// readTensors reads the parameters, and the velocities of a run with
+// momentum, refusing any tensor the network does not have.
+func (c *Checkpoint) readTensors(f *safetensors.File) error {
+	cfg := c.Config
 	want := map[string]bool{}
 	get := func(name string, shape ...int) []float32 {
 		want[name] = true
@@ -218,10 +245,10 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 			wn, bn := fmt.Sprintf("%sfc%d.weight%s", prefix, l, suffix), fmt.Sprintf("%sfc%d.bias%s", prefix, l, suffix)
 			wt, bt := get(wn, out, in), get(bn, out)
 			if wt == nil {
-				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d %d] (network %s)", wn, out, in, sizesString(c.Sizes))
+				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d %d] (network %s)", wn, out, in, FormatSizes(c.Sizes))
 			}
 			if bt == nil {
-				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d] (network %s)", bn, out, sizesString(c.Sizes))
+				return nil, nil, fmt.Errorf("checkpoint: tensor %s missing or not of shape [%d] (network %s)", bn, out, FormatSizes(c.Sizes))
 			}
 			w[l], b[l] = transpose(wt, out, in), bt
 		}
@@ -229,19 +256,19 @@ func CheckpointFromFile(f *safetensors.File) (*Checkpoint, error) {
 	}
 	var err error
 	if c.W, c.B, err = read("", ""); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.Momentum != 0 {
 		if c.VW, c.VB, err = read("optimizer.", ".velocity"); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, t := range f.Tensors {
 		if !want[t.Name] {
-			return nil, fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, sizesString(c.Sizes), cfg.Optimizer())
+			return fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, FormatSizes(c.Sizes), cfg.Optimizer())
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // metaParser reads metadata values, keeping the first error.
@@ -311,7 +338,8 @@ func (p *metaParser) sizes(key string) []int {
 	return out
 }
 
-func sizesString(s []int) string {
+// FormatSizes writes a network's widths as 784-512-256-10, for messages.
+func FormatSizes(s []int) string {
 	parts := make([]string, len(s))
 	for i, v := range s {
 		parts[i] = strconv.Itoa(v)

@@ -53,7 +53,8 @@ func ParseSchedule(s string) (Schedule, error) {
 }
 
 // Config is what a training run is made of. The zero value is not useful;
-// start from DefaultConfig or LectureConfig.
+// start from DefaultConfig (the lecture's own run is DefaultConfig with
+// plain SGD at lr 0.2 for 10 epochs, see README.md).
 type Config struct {
 	Hidden []int // widths of the ReLU layers
 	Batch  int   // rows per step; the last step of an epoch may be short
@@ -81,13 +82,6 @@ func DefaultConfig() Config {
 	return Config{Hidden: []int{512, 256}, Batch: 128, Epochs: 15, Seed: 1, Loss: CrossEntropy,
 		LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4,
 		Schedule: Cosine, StepEvery: 5, StepGamma: 0.1}
-}
-
-// LectureConfig is the lecture's own training: plain SGD at a constant
-// learning rate, 97.9-98.2% test accuracy (see README.md).
-func LectureConfig() Config {
-	return Config{Hidden: []int{512, 256}, Batch: 128, Epochs: 10, Seed: 1, Loss: CrossEntropy,
-		LR: 0.2, Schedule: Constant, StepEvery: 5, StepGamma: 0.1}
 }
 
 // MaxSize bounds a layer width and a batch: kernels index with 32-bit ints,
@@ -184,20 +178,4 @@ func (c Config) LRAt(t, stepsPerEpoch, total int) float32 {
 // Hyper is the optimiser's settings at learning rate lr.
 func (c Config) Hyper(lr float32) kernels.Hyper {
 	return kernels.Hyper{LR: lr, Momentum: c.Momentum, WeightDecay: c.WeightDecay, Nesterov: c.Nesterov}
-}
-
-// Shapes lists the GEMMs of one training step of a network of the given
-// widths at batch rows, as kernels.Set.Gemm sees them (an A B^T is an A B of
-// the transposed B): per layer the forward product, dW = Z^T dZ and, above
-// the first layer, dZ = dZ W^T.
-func Shapes(sizes []int, batch int) []kernels.Shape {
-	var out []kernels.Shape
-	for l := 1; l < len(sizes); l++ {
-		in, o := sizes[l-1], sizes[l]
-		out = append(out, kernels.Shape{M: batch, N: o, K: in}, kernels.Shape{TransA: true, M: in, N: o, K: batch})
-		if l > 1 {
-			out = append(out, kernels.Shape{M: batch, N: in, K: o})
-		}
-	}
-	return out
 }

@@ -11,6 +11,12 @@
 //
 // # One training step
 //
+// The step is declared once, in plan.go: NewPlan lists its tensors (name,
+// shape, role) and its launches in order (kernel, GEMM form, epilogue,
+// operands). NewNetwork allocates the tensors, Need counts them, Forward and
+// BackwardStep run the launches, and the tuner's shapes (Shapes), bench's
+// GEMMs, verify's checks and `mnist-cl plan` read them. In words:
+//
 //	GatherBatch   X, labels <- images[perm[first:first+rows]] / 255   (on the device)
 //	GatherAffine  the same, each image distorted by its own random affine map
 //	              (Config.Augment; Philox keyed by seed, image and epoch)
@@ -18,10 +24,11 @@
 //	              ReLU applied by the GEMM as it writes), Yp = softmax(Z3),
 //	              dZ3 = (Yp - Y)/rows (or the MSE loss's gradient), per-row loss and hit
 //	Stats         the batch's loss and hit sums into one slot of a buffer
-//	Backward      dW3 = Z2^T dZ3 with db3 in the same pass, dZ2 = dZ3 W3^T masked
-//	              by f'(Z2) as it is written, dW2 and db2, dZ1 masked, dW1 and db1
-//	Step          one launch per layer for W and b: W <- W - lr dW (the lecture's
-//	              SGD), or PyTorch's SGD with momentum, Nesterov and weight decay
+//	BackwardStep  per layer from the last: dZ2 = dZ3 W3^T masked by f'(Z2) as it
+//	              is written (it reads the old W3), then one GEMM that makes
+//	              dW3 = Z2^T dZ3 and db3 and steps W3 and b3 with them: W <- W - lr dW
+//	              (the lecture's SGD), or PyTorch's SGD with momentum, Nesterov and
+//	              weight decay. Backward and Step do the same apart, for tests.
 //
 // The loss is the batch mean, hence the 1/rows in dZ3. All of it is queued
 // without waiting: per step nothing crosses to the host. The Trainer uploads

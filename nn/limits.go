@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/mnist-cl/mnist-cl/mnist"
@@ -33,16 +32,13 @@ type Memory struct {
 // Need counts the bytes NewTrainer allocates for a network of the given
 // widths trained at batch on data sets of trainImages, valImages and
 // testImages images of pixels bytes each, with momentum velocities or
-// without. Like NewTrainer it allocates no more rows than the largest set
-// has images, so Batch may come out smaller than batch.
+// without. Like NewTrainer it allocates StepBatch rows, so Batch may come
+// out smaller than batch.
 //
-// Every float32 buffer is counted as Runtime.floats allocates it (at least
-// one element); the sizes are those of network.go, train.go and data.go, and
-// TestNeedMatchesTrainer holds Need to them.
+// The network's buffers are the Plan's tensors, as NewNetwork allocates
+// them; the rest are those of train.go and data.go.
 func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, momentum bool) Memory {
-	if most := max(trainImages, valImages, testImages); most > 0 && batch > most {
-		batch = most
-	}
+	batch = StepBatch(batch, trainImages, valImages, testImages)
 	m := NeedNetwork(sizes, batch, momentum)
 	// The data sets, as Upload makes them: uint8 pixels and digits, and the
 	// identity order in int32.
@@ -63,54 +59,29 @@ func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, mo
 	return m
 }
 
-// NeedNetwork counts the bytes of a Network alone, as NewNetwork allocates
-// it for batch rows (and AllocVelocity with momentum), with the GEMM
+// NeedNetwork counts the bytes of a Network alone, the tensors of its Plan
+// for batch rows (the velocities only with momentum), with the GEMM
 // scratch its backward pass asks for: what verify, eval and predict build.
 func NeedNetwork(sizes []int, batch int, momentum bool) Memory {
 	m := Memory{Sizes: append([]int(nil), sizes...), Batch: batch}
-	L := len(sizes) - 1
-	b := nonNegative(batch)
-	if L >= 0 {
-		m.floats("X", b*nonNegative(sizes[0]))
+	if len(sizes) < 2 {
+		return m // no network; NewNetwork refuses it
 	}
-	var scratch uint64
-	for l := 1; l <= L; l++ {
-		in, out := nonNegative(sizes[l-1]), nonNegative(sizes[l])
-		m.floats(fmt.Sprintf("W%d", l), in*out)
-		m.floats(fmt.Sprintf("b%d", l), out)
-		m.floats(fmt.Sprintf("dW%d", l), in*out)
-		m.floats(fmt.Sprintf("db%d", l), out)
-		m.floats(fmt.Sprintf("Z%d", l), b*out)
-		m.floats(fmt.Sprintf("dZ%d", l), b*out)
-		if momentum {
-			m.floats(fmt.Sprintf("velocity of W%d", l), in*out)
-			m.floats(fmt.Sprintf("velocity of b%d", l), out)
+	clamped := make([]int, len(sizes))
+	for i, s := range sizes {
+		clamped[i] = max(s, 0)
+	}
+	p := planOf(clamped, max(batch, 0), CrossEntropy)
+	for _, t := range p.Tensors {
+		if t.Role == Velocity && !momentum {
+			continue
 		}
-		// dZ[l-1] = dZ[l] W[l]^T transposes W[l] into the scratch first.
-		if l > 1 {
-			scratch = max(scratch, in*out)
-		}
-		if m.Unindexable == "" {
-			for _, p := range [][2]int{{sizes[l-1], sizes[l]}, {batch, sizes[l]}, {batch, sizes[l-1]}} {
-				if p[0] > 0 && p[1] > 0 && p[0] > math.MaxInt32/p[1] {
-					m.Unindexable = fmt.Sprintf("layer %d: a %d x %d tensor has more elements than a kernel can index (2^31-1)", l, p[0], p[1])
-					break
-				}
-			}
+		m.add(t.Name, t.Bytes())
+		if t.Role == Scratch {
+			m.Scratch = t.Bytes()
 		}
 	}
-	if L >= 1 {
-		m.floats("Yp", b*nonNegative(sizes[L]))
-	}
-	m.floats("row losses", b)
-	m.floats("row flags", b)
-	m.floats("batch sums", 2)
-	m.add("labels", 4*b) // int32, allocated directly
-	if scratch > 0 {
-		before := m.Total
-		m.floats("GEMM scratch", scratch)
-		m.Scratch = m.Total - before
-	}
+	m.Unindexable = p.unindexable()
 	return m
 }
 
@@ -128,6 +99,12 @@ func (m *Memory) add(what string, bytes uint64) {
 func (m *Memory) floats(what string, n uint64) { m.add(what, 4*max(n, 1)) }
 
 func nonNegative(n int) uint64 { return uint64(max(n, 0)) }
+
+// StepBatch is the rows NewTrainer(rt, split, c) allocates and runs its
+// steps at (see the function StepBatch): what to tune for.
+func (c Config) StepBatch(split *mnist.Split) int {
+	return StepBatch(c.Batch, split.Train.Len(), split.Validation.Len(), split.Test.Len())
+}
 
 // NeedFor is Need for the Trainer that NewTrainer(rt, split, cfg) would
 // build.
@@ -156,8 +133,8 @@ func (r *Runtime) CheckFits(m Memory) error {
 	}
 	var msg strings.Builder
 	fmt.Fprintf(&msg, "network %s at batch %d needs %s of device memory, %s in its largest buffer (%s); %s has %s (largest allocation %s)",
-		sizesString(m.Sizes), m.Batch, bytesString(m.Total), bytesString(m.Largest), m.LargestName,
-		d.Name, bytesString(d.GlobalMem), bytesString(d.MaxAlloc))
+		FormatSizes(m.Sizes), m.Batch, FormatBytes(m.Total), FormatBytes(m.Largest), m.LargestName,
+		d.Name, FormatBytes(d.GlobalMem), FormatBytes(d.MaxAlloc))
 	if m.Unindexable != "" {
 		fmt.Fprintf(&msg, "; %s", m.Unindexable)
 	}
@@ -165,9 +142,9 @@ func (r *Runtime) CheckFits(m Memory) error {
 	return fmt.Errorf("%s", msg.String())
 }
 
-// bytesString is a size for a message: GiB or MiB with one decimal, KiB or
+// FormatBytes is a size for a message: GiB, MiB or KiB with one decimal,
 // bytes below.
-func bytesString(n uint64) string {
+func FormatBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

@@ -70,12 +70,13 @@ func TestNeedHandCount(t *testing.T) {
 }
 
 // TestNeedMatchesTrainer builds real Trainers and adds up the buffers they
-// hold: Need must count exactly those, so a buffer added to NewNetwork or
-// NewTrainer without a line in Need fails here. (The GEMM scratch lives in
-// the kernels and is left out of the comparison.)
+// hold: Need must count exactly those. The network's buffers are the Plan's
+// tensors on both sides; what this guards is the Trainer's own (the data
+// sets, the shuffle, the statistics) and the batch both take from
+// StepBatch. (The GEMM scratch lives in the kernels and is left out.)
 func TestNeedMatchesTrainer(t *testing.T) {
 	rt := openLimits(t)
-	split := smallLimitsSplit(t)
+	split := SmallSplit(t)
 	for _, cfg := range []Config{
 		{Hidden: []int{37, 13}, Batch: 50, LR: 0.1, Epochs: 1, Seed: 1},
 		{Hidden: []int{16}, Batch: 5000, LR: 0.1, Epochs: 1, Seed: 1, Momentum: 0.9, Nesterov: true},
@@ -108,7 +109,7 @@ func TestNeedMatchesTrainer(t *testing.T) {
 // accept the run at exactly its need.
 func TestCheckFits(t *testing.T) {
 	rt := openLimits(t)
-	split := smallLimitsSplit(t)
+	split := SmallSplit(t)
 	cfg := Config{Hidden: []int{64}, Batch: 32, LR: 0.1, Epochs: 1, Seed: 1}
 	m := NeedFor(split, cfg)
 	dev := rt.Device
@@ -121,7 +122,7 @@ func TestCheckFits(t *testing.T) {
 	if err == nil {
 		t.Fatalf("global memory %d bytes for a run of %d: NewTrainer accepted it", m.Total-1, m.Total)
 	}
-	for _, want := range []string{"network 784-64-10 at batch 32", "needs " + bytesString(m.Total), "has " + bytesString(m.Total-1), "largest allocation " + bytesString(dev.MaxAlloc)} {
+	for _, want := range []string{"network 784-64-10 at batch 32", "needs " + FormatBytes(m.Total), "has " + FormatBytes(m.Total-1), "largest allocation " + FormatBytes(dev.MaxAlloc)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -135,8 +136,8 @@ func TestCheckFits(t *testing.T) {
 
 	rt.Device.GlobalMem, rt.Device.MaxAlloc = dev.GlobalMem, m.Largest-1
 	_, err = NewTrainer(rt, split, cfg)
-	if err == nil || !strings.Contains(err.Error(), bytesString(m.Largest)+" in its largest buffer ("+m.LargestName+")") ||
-		!strings.Contains(err.Error(), "largest allocation "+bytesString(m.Largest-1)) {
+	if err == nil || !strings.Contains(err.Error(), FormatBytes(m.Largest)+" in its largest buffer ("+m.LargestName+")") ||
+		!strings.Contains(err.Error(), "largest allocation "+FormatBytes(m.Largest-1)) {
 		t.Errorf("largest allocation %d for a buffer of %d: %v", m.Largest-1, m.Largest, err)
 	}
 
@@ -147,7 +148,7 @@ func TestCheckFits(t *testing.T) {
 	_, err = NewTrainer(rt, split, huge)
 	t.Logf("hidden 100000,100000: %v", err)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "GiB of device memory") ||
-		!strings.Contains(err.Error(), dev.Name+" has "+bytesString(dev.GlobalMem)) || !strings.Contains(err.Error(), "2^31-1") {
+		!strings.Contains(err.Error(), dev.Name+" has "+FormatBytes(dev.GlobalMem)) || !strings.Contains(err.Error(), "2^31-1") {
 		t.Errorf("hidden 100000,100000: %v", err)
 	}
 }
@@ -162,7 +163,9 @@ func openLimits(t *testing.T) *Runtime {
 	return rt
 }
 
-func smallLimitsSplit(t *testing.T) *mnist.Split {
+// SmallSplit loads testdata/mnist-small (900/100/500 images), for the tests
+// of this package inside and outside it.
+func SmallSplit(t testing.TB) *mnist.Split {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	s, err := mnist.Load(filepath.Join(filepath.Dir(file), "..", "testdata", "mnist-small"))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/mnist-cl/mnist-cl/cl"
 	"github.com/mnist-cl/mnist-cl/kernels"
@@ -33,10 +34,6 @@ type Network struct {
 
 	// Loss is what Forward differentiates; the zero value is CrossEntropy.
 	Loss Loss
-	// Unfused runs the bias, ReLU, mask and bias-gradient kernels as
-	// launches of their own instead of inside the GEMMs: the same results,
-	// kept to measure what the fusion saves (see the Step benchmarks).
-	Unfused bool
 	// KeepGradients makes BackwardStep store dW and db, which its fused
 	// update otherwise never writes, so that verify can read them.
 	KeepGradients bool
@@ -44,6 +41,12 @@ type Network struct {
 	Yp, labels, rowLoss, rowCorrect *cl.Buffer
 	sums                            *cl.Buffer // one slot of batch_stats, for BatchLoss
 	all                             []*cl.Buffer
+
+	plan *Plan        // the step, whose launches Forward and BackwardStep run
+	bufs []*cl.Buffer // the buffer of each of the plan's tensors, nil until allocated
+	// steps holds per layer the fused update's operands of the step in
+	// flight: a FusedStep made per launch would escape to the heap.
+	steps []kernels.FusedStep
 }
 
 // Layers is L, the number of weight layers.
@@ -77,70 +80,32 @@ func InitParams(sizes []int, seed uint64) (w, b [][]float32) {
 }
 
 // NewNetwork allocates a network of the given widths for batches of up to
-// maxBatch rows and initialises it from seed.
+// maxBatch rows and initialises it from seed. Its buffers are the tensors of
+// the step's Plan, but for the velocities (AllocVelocity) and the GEMM
+// scratch (the kernels').
 func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, error) {
-	if len(sizes) < 2 {
-		return nil, fmt.Errorf("network needs at least inputs and outputs, got sizes %v", sizes)
-	}
-	for _, s := range sizes {
-		if s <= 0 {
-			return nil, fmt.Errorf("layer widths must be positive, got %v", sizes)
-		}
-	}
-	if maxBatch <= 0 {
-		return nil, fmt.Errorf("batch must be positive, got %d", maxBatch)
-	}
-	// Every tensor is a product of two sizes that kernels index with int.
-	for l := 1; l < len(sizes); l++ {
-		for _, p := range [][2]int{{sizes[l-1], sizes[l]}, {maxBatch, sizes[l]}, {maxBatch, sizes[l-1]}} {
-			if p[0] > math.MaxInt32/p[1] {
-				return nil, fmt.Errorf("layer %d: a %d x %d tensor has more elements than a kernel can index (2^31-1)", l, p[0], p[1])
-			}
-		}
+	p, err := NewPlan(sizes, maxBatch, CrossEntropy)
+	if err != nil {
+		return nil, err
 	}
 	L := len(sizes) - 1
-	n := &Network{rt: rt, sizes: append([]int(nil), sizes...), maxBatch: maxBatch,
+	n := &Network{rt: rt, sizes: append([]int(nil), sizes...), maxBatch: maxBatch, plan: p,
+		bufs: make([]*cl.Buffer, len(p.Tensors)), steps: make([]kernels.FusedStep, L+1),
 		W: make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),
 		DW: make([]*cl.Buffer, L+1), DB: make([]*cl.Buffer, L+1),
 		Z: make([]*cl.Buffer, L+1), DZ: make([]*cl.Buffer, L+1)}
-	alloc := func(what string, count int) (*cl.Buffer, error) {
-		b, err := rt.floats(what, count)
+	for i, t := range p.Tensors {
+		if t.Role == Velocity || t.Role == Scratch {
+			continue
+		}
+		b, err := rt.floats(t.Name, t.Rows*t.Cols)
 		if err != nil {
+			n.Release()
 			return nil, err
 		}
+		n.bufs[i] = b
 		n.all = append(n.all, b)
-		return b, nil
-	}
-	var err error
-	must := func(dst **cl.Buffer, what string, count int) {
-		if err == nil {
-			*dst, err = alloc(what, count)
-		}
-	}
-	must(&n.Z[0], "X", maxBatch*sizes[0])
-	for l := 1; l <= L; l++ {
-		must(&n.W[l], fmt.Sprintf("W%d", l), sizes[l-1]*sizes[l])
-		must(&n.B[l], fmt.Sprintf("b%d", l), sizes[l])
-		must(&n.DW[l], fmt.Sprintf("dW%d", l), sizes[l-1]*sizes[l])
-		must(&n.DB[l], fmt.Sprintf("db%d", l), sizes[l])
-		must(&n.Z[l], fmt.Sprintf("Z%d", l), maxBatch*sizes[l])
-		must(&n.DZ[l], fmt.Sprintf("dZ%d", l), maxBatch*sizes[l])
-	}
-	must(&n.Yp, "Yp", maxBatch*sizes[L])
-	must(&n.rowLoss, "row losses", maxBatch)
-	must(&n.rowCorrect, "row flags", maxBatch)
-	must(&n.sums, "batch sums", 2)
-	if err == nil {
-		var lb *cl.Buffer
-		lb, err = rt.Context.NewBuffer(4 * maxBatch)
-		if err == nil {
-			n.labels = lb
-			n.all = append(n.all, lb)
-		}
-	}
-	if err != nil {
-		n.Release()
-		return nil, err
+		n.bind(t, b)
 	}
 	w, b := InitParams(sizes, seed)
 	if err := n.SetParams(w, b); err != nil {
@@ -149,6 +114,40 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 	}
 	return n, nil
 }
+
+// bind gives the buffer of t its exported name.
+func (n *Network) bind(t Tensor, b *cl.Buffer) {
+	// X is Z[0], the input of the first layer.
+	perLayer := map[Role][]*cl.Buffer{Input: n.Z, Weight: n.W, Bias: n.B, WeightGrad: n.DW, BiasGrad: n.DB, Activation: n.Z, Delta: n.DZ}
+	if layers, ok := perLayer[t.Role]; ok {
+		layers[t.Layer] = b
+		return
+	}
+	named := map[string]**cl.Buffer{"Yp": &n.Yp, "labels": &n.labels, "row losses": &n.rowLoss, "row flags": &n.rowCorrect, "batch sums": &n.sums}
+	if p, ok := named[t.Name]; ok {
+		*p = b
+	}
+}
+
+// buf is the buffer of the plan's tensor name ("" is none).
+func (n *Network) buf(name string) *cl.Buffer {
+	if name == "" {
+		return nil
+	}
+	i, ok := n.plan.index[name]
+	if !ok {
+		panic(fmt.Sprintf("nn: the plan has no tensor %q", name))
+	}
+	return n.bufs[i]
+}
+
+// Tensor is the buffer of the plan's tensor name, nil for one not allocated
+// (the velocities before AllocVelocity, the kernels' scratch). It panics
+// on a name the plan lacks.
+func (n *Network) Tensor(name string) *cl.Buffer { return n.buf(name) }
+
+// Plan is the step this network runs, with its Loss.
+func (n *Network) Plan() *Plan { return planOf(n.sizes, n.maxBatch, n.Loss) }
 
 // Release frees every buffer of the network. The Runtime stays open.
 func (n *Network) Release() {
@@ -169,8 +168,9 @@ func (n *Network) Params() (w, b [][]float32, err error) {
 	return n.readLayers(n.W, n.B, "")
 }
 
-func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string) error {
-	q := n.rt.Queue
+// checkLayers reports whether w and b (index 0 unused) have the network's
+// shapes.
+func (n *Network) checkLayers(w, b [][]float32, what string) error {
 	if len(w) != n.Layers()+1 || len(b) != n.Layers()+1 {
 		return fmt.Errorf("set %sparams: %d and %d layers for a network of %d", what, len(w)-1, len(b)-1, n.Layers())
 	}
@@ -179,6 +179,17 @@ func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string
 			return fmt.Errorf("set %sparams: layer %d has %d weights and %d biases, want %d and %d",
 				what, l, len(w[l]), len(b[l]), n.sizes[l-1]*n.sizes[l], n.sizes[l])
 		}
+	}
+	return nil
+}
+
+// writeLayers uploads w and b into dw and db once their shapes are checked.
+func (n *Network) writeLayers(dw, db []*cl.Buffer, w, b [][]float32, what string) error {
+	q := n.rt.Queue
+	if err := n.checkLayers(w, b, what); err != nil {
+		return err
+	}
+	for l := 1; l <= n.Layers(); l++ {
 		if err := q.WriteFloat32(dw[l], 0, w[l]); err != nil {
 			return fmt.Errorf("upload %sW%d: %w", what, l, err)
 		}
@@ -247,7 +258,7 @@ func (n *Network) GatherBatch(d *DeviceSet, order *cl.Buffer, first, rows int) e
 	return n.rt.Kernels.Gather(d.images, d.digits, order, first, rows, d.pixels, n.Z[0], n.labels)
 }
 
-// Forward runs the forward pass on the batch's first rows rows:
+// Forward runs the plan's forward pass on the batch's first rows rows:
 //
 //	Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2), Z3 = Z2 W3 + b3, Yp = softmax(Z3)
 //
@@ -255,36 +266,39 @@ func (n *Network) GatherBatch(d *DeviceSet, order *cl.Buffer, first, rows int) e
 // each row's loss and correct flag (with Loss MSE, dZ3 is the squared error's
 // gradient instead). Nothing is waited for.
 func (n *Network) Forward(rows int) error {
-	k, L := n.rt.Kernels, n.Layers()
-	for l := 1; l <= L; l++ {
-		epi := kernels.EpiBiasReLU
-		if l == L {
-			epi = kernels.EpiBias
+	for _, l := range n.plan.Launches {
+		if l.Pass != PassForward {
+			continue
 		}
-		var err error
-		if n.Unfused {
-			if err = k.Gemm(false, false, rows, n.sizes[l], n.sizes[l-1], n.Z[l-1], n.W[l], n.Z[l]); err == nil {
-				if l < L {
-					err = k.BiasReLU(n.Z[l], n.B[l], rows, n.sizes[l])
-				} else {
-					err = k.BiasAdd(n.Z[l], n.B[l], rows, n.sizes[l])
-				}
+		if l.Kernel == KernelGemm {
+			if err := n.gemm(l, rows, kernels.Fused{Epi: l.Epi, Aux: n.buf(l.Aux)}); err != nil {
+				return fmt.Errorf("forward layer %d: %w", l.Layer, err)
 			}
-		} else {
-			err = k.GemmFused(false, false, rows, n.sizes[l], n.sizes[l-1], n.Z[l-1], n.W[l], n.Z[l], kernels.Fused{Epi: epi, Aux: n.B[l]})
+			continue
 		}
-		if err != nil {
-			return fmt.Errorf("forward layer %d: %w", l, err)
+		if err := n.softmax(l, rows); err != nil {
+			return fmt.Errorf("forward: %w", err)
 		}
 	}
+	return nil
+}
+
+// gemm launches l's product at rows rows with the extras f.
+func (n *Network) gemm(l Launch, rows int, f kernels.Fused) error {
+	m, nn, k := l.Dims(rows)
+	return n.rt.Kernels.GemmFused(l.Form, m, nn, k, n.buf(l.A), n.buf(l.B), n.buf(l.C), f)
+}
+
+// softmax launches the loss of l, the one of n.Loss (the plan is built
+// before the loss is set).
+func (n *Network) softmax(l Launch, rows int) error {
+	k := n.rt.Kernels
 	loss := k.SoftmaxMinusLabels
 	if n.Loss == MSE {
 		loss = k.SoftmaxMSE
 	}
-	if err := loss(n.Z[L], n.labels, rows, n.sizes[L], rows, n.Yp, n.DZ[L], n.rowLoss, n.rowCorrect); err != nil {
-		return fmt.Errorf("forward: %w", err)
-	}
-	return nil
+	return loss(kernels.LossArgs{Logits: n.buf(l.Reads[0]), Labels: n.labels, Rows: rows, Cols: n.sizes[l.Layer], Batch: rows,
+		Yp: n.Yp, DZ: n.buf(l.Writes[1]), RowLoss: n.rowLoss, RowCorrect: n.rowCorrect})
 }
 
 // Stats records the batch's summed loss and correct count in stats[2*slot:].
@@ -315,43 +329,13 @@ func (n *Network) BatchLoss(rows int) (loss float64, correct int, err error) {
 //	dZ1 = [f'(Z1 W2 + b2) . dZ2] W2^T
 //	dW1 = X^T [f'(X W1 + b1) . dZ1],   db1 = column sums of the same
 //
-// for any number of layers. DZ[l] of a hidden layer holds the masked delta
-// f'(.) . dZ: the GEMM that makes dZ applies the mask as it writes, and the
-// GEMM that makes dW from it sums its columns into db in the same pass.
+// for any number of layers: the plan's backward launches with the
+// gradients stored and no step. DZ[l] of a hidden layer holds the masked
+// delta f'(.) . dZ: the GEMM that makes dZ applies the mask as it writes,
+// and the GEMM that makes dW from it sums its columns into db in the same
+// pass.
 func (n *Network) Backward(rows int) error {
-	k := n.rt.Kernels
-	for l := n.Layers(); l >= 1; l-- {
-		in, out := n.sizes[l-1], n.sizes[l]
-		if n.Unfused {
-			if l < n.Layers() {
-				if err := k.ReLUMask(n.DZ[l], n.Z[l], rows*out); err != nil {
-					return fmt.Errorf("backward layer %d: %w", l, err)
-				}
-			}
-			if err := k.Gemm(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l]); err != nil {
-				return fmt.Errorf("backward dW%d: %w", l, err)
-			}
-			if err := k.ColSum(n.DZ[l], rows, out, n.DB[l]); err != nil {
-				return fmt.Errorf("backward db%d: %w", l, err)
-			}
-			if l > 1 {
-				if err := k.Gemm(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1]); err != nil {
-					return fmt.Errorf("backward dZ%d: %w", l-1, err)
-				}
-			}
-			continue
-		}
-		if err := k.GemmFused(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l], kernels.Fused{ColSum: n.DB[l]}); err != nil {
-			return fmt.Errorf("backward dW%d and db%d: %w", l, l, err)
-		}
-		if l > 1 {
-			mask := kernels.Fused{Epi: kernels.EpiMask, Aux: n.Z[l-1]}
-			if err := k.GemmFused(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1], mask); err != nil {
-				return fmt.Errorf("backward dZ%d: %w", l-1, err)
-			}
-		}
-	}
-	return nil
+	return n.backward(rows, nil)
 }
 
 // Step applies one optimiser step to every layer, W and b in one launch
@@ -368,7 +352,9 @@ func (n *Network) Step(h kernels.Hyper) error {
 		if n.VW != nil {
 			vw, vb = n.VW[l], n.VB[l]
 		}
-		if err := k.Update(n.W[l], n.DW[l], vw, n.sizes[l-1]*n.sizes[l], n.B[l], n.DB[l], vb, n.sizes[l], h); err != nil {
+		w := kernels.Param{Value: n.W[l], Grad: n.DW[l], Velocity: vw, N: n.sizes[l-1] * n.sizes[l]}
+		b := kernels.Param{Value: n.B[l], Grad: n.DB[l], Velocity: vb, N: n.sizes[l]}
+		if err := k.Update(w, b, h); err != nil {
 			return fmt.Errorf("step layer %d: %w", l, err)
 		}
 	}
@@ -376,61 +362,62 @@ func (n *Network) Step(h kernels.Hyper) error {
 }
 
 // BackwardStep is Backward and Step in one pass down the layers, which is
-// how training runs them: per layer, first the delta of the layer below
-// (it reads the old W), then one GEMM that makes dW = Z^T delta and db and
-// applies the optimiser step to W and b as they are finished (the register
-// GEMM's EpiUpdate; the tiled one follows its product with col_sum and
-// update). dW and db then never go through memory, unless KeepGradients.
-// With Unfused it runs Backward, then Step.
+// how training runs them: the plan's backward launches, per layer first the
+// delta of the layer below (it reads the old W), then one GEMM that makes
+// dW = Z^T delta and db and applies the optimiser step to W and b as they
+// are finished (the register GEMM's EpiUpdate; the tiled one follows its
+// product with col_sum and update). dW and db then never go through memory,
+// unless KeepGradients.
 func (n *Network) BackwardStep(rows int, h kernels.Hyper) error {
-	if n.Unfused {
-		if err := n.Backward(rows); err != nil {
-			return err
-		}
-		return n.Step(h)
-	}
 	if h.Momentum != 0 && n.VW == nil {
 		return fmt.Errorf("step: momentum %v needs velocities (AllocVelocity)", h.Momentum)
 	}
-	k := n.rt.Kernels
-	for l := n.Layers(); l >= 1; l-- {
-		in, out := n.sizes[l-1], n.sizes[l]
-		if l > 1 {
-			mask := kernels.Fused{Epi: kernels.EpiMask, Aux: n.Z[l-1]}
-			if err := k.GemmFused(false, true, rows, in, out, n.DZ[l], n.W[l], n.DZ[l-1], mask); err != nil {
-				return fmt.Errorf("backward dZ%d: %w", l-1, err)
+	return n.backward(rows, &h)
+}
+
+// backward runs the plan's backward launches; with h nil, the dW GEMMs
+// store the gradients instead of stepping.
+func (n *Network) backward(rows int, h *kernels.Hyper) error {
+	for _, l := range n.plan.Launches {
+		if l.Pass != PassBackward {
+			continue
+		}
+		f := kernels.Fused{Epi: l.Epi, Aux: n.buf(l.Aux), ColSum: n.buf(l.ColSum)}
+		if l.Epi == kernels.EpiUpdate {
+			if h == nil {
+				f.Epi, f.Aux = kernels.EpiNone, nil
+			} else {
+				// The Network's own slot: a FusedStep made here would escape
+				// to the heap at every step.
+				st := &n.steps[l.Layer]
+				*st = kernels.FusedStep{Hyper: *h, B: n.B[l.Layer], Keep: n.KeepGradients}
+				if n.VW != nil {
+					st.VW, st.VB = n.VW[l.Layer], n.VB[l.Layer]
+				}
+				f.Step = st
 			}
 		}
-		st := &kernels.FusedStep{Hyper: h, B: n.B[l], Keep: n.KeepGradients}
-		if n.VW != nil {
-			st.VW, st.VB = n.VW[l], n.VB[l]
-		}
-		f := kernels.Fused{Epi: kernels.EpiUpdate, Aux: n.W[l], ColSum: n.DB[l], Step: st}
-		if err := k.GemmFused(true, false, in, out, rows, n.Z[l-1], n.DZ[l], n.DW[l], f); err != nil {
-			return fmt.Errorf("backward and step, layer %d: %w", l, err)
+		if err := n.gemm(l, rows, f); err != nil {
+			return fmt.Errorf("backward: %s: %w", l.Product, err)
 		}
 	}
 	return nil
 }
 
-// AllocVelocity allocates the momentum velocities, zeroed, once.
+// AllocVelocity allocates the momentum velocities, the plan's Velocity
+// tensors, zeroed, once.
 func (n *Network) AllocVelocity() error {
 	if n.VW != nil {
 		return nil
 	}
 	L := n.Layers()
 	vw, vb := make([]*cl.Buffer, L+1), make([]*cl.Buffer, L+1)
-	release := func() {
-		for l := 1; l <= L; l++ {
-			vw[l].Release()
-			vb[l].Release()
+	var made []int
+	for i, t := range n.plan.Tensors {
+		if t.Role != Velocity {
+			continue
 		}
-	}
-	for l := 1; l <= L; l++ {
-		var err error
-		if vw[l], err = n.rt.floats(fmt.Sprintf("velocity of W%d", l), n.sizes[l-1]*n.sizes[l]); err == nil {
-			vb[l], err = n.rt.floats(fmt.Sprintf("velocity of b%d", l), n.sizes[l])
-		}
+		b, err := n.rt.floats(t.Name, t.Rows*t.Cols)
 		// Zeros are written from the host rather than filled: oclgrind
 		// 21.10's --uninitialized check mistracks clEnqueueFillBuffer (each
 		// pattern element's store resizes the whole buffer's shadow to 4
@@ -439,19 +426,27 @@ func (n *Network) AllocVelocity() error {
 		// testdata/oclgrind/fill_uninitialized.c). A write is
 		// tracked correctly, and this runs once per network.
 		if err == nil {
-			err = n.rt.Queue.WriteFloat32(vw[l], 0, make([]float32, n.sizes[l-1]*n.sizes[l]))
-		}
-		if err == nil {
-			err = n.rt.Queue.WriteFloat32(vb[l], 0, make([]float32, n.sizes[l]))
+			n.bufs[i] = b
+			made = append(made, i)
+			err = n.rt.Queue.WriteFloat32(b, 0, make([]float32, t.Rows*t.Cols))
 		}
 		if err != nil {
-			release()
+			for _, j := range made {
+				n.bufs[j].Release()
+				n.bufs[j] = nil
+			}
 			return err
+		}
+		if strings.HasPrefix(t.Name, "velocity of b") {
+			vb[t.Layer] = b
+		} else {
+			vw[t.Layer] = b
 		}
 	}
 	n.VW, n.VB = vw, vb
-	n.all = append(n.all, vw[1:]...)
-	n.all = append(n.all, vb[1:]...)
+	for _, j := range made {
+		n.all = append(n.all, n.bufs[j])
+	}
 	return nil
 }
 

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -31,15 +29,8 @@ func open(t testing.TB, kind kernels.GemmKind) *nn.Runtime {
 	return rt
 }
 
-func smallSplit(t testing.TB) *mnist.Split {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	s, err := mnist.Load(filepath.Join(filepath.Dir(file), "..", "testdata", "mnist-small"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+// smallSplit is testdata/mnist-small (see SmallSplit in limits_test.go).
+var smallSplit = nn.SmallSplit
 
 // trainings are the losses and optimisers a step is checked with: the
 // lecture's, and the other loss with every optimiser feature at once, from

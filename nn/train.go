@@ -84,8 +84,7 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 		t.Release()
 		return nil, fmt.Errorf("test set: %w", err)
 	}
-	// A batch larger than every set would only allocate rows never used.
-	t.batch = min(cfg.Batch, max(t.train.n, t.val.n, t.test.n))
+	t.batch = cfg.StepBatch(split)
 	batches := 0
 	for _, d := range []*DeviceSet{t.train, t.val, t.test} {
 		batches = max(batches, (d.n+t.batch-1)/t.batch)
@@ -221,19 +220,7 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 	}
 	for t.step < steps {
 		if err := ctx.Err(); err != nil {
-			// The queued steps finish before anything is read back.
-			if ferr := t.rt.Queue.Finish(); ferr != nil {
-				return e, ferr
-			}
-			// A network that diverged since the last check must not be
-			// saved as if it were the run's progress.
-			if _, _, bad, serr := t.sums(from, t.step); serr != nil {
-				return e, fmt.Errorf("epoch %d: %w", e.Epoch, serr)
-			} else if bad >= 0 {
-				return e, fmt.Errorf("training diverged at epoch %d step %d (the loss is not finite); try a smaller --lr than %v",
-					e.Epoch, bad+1, t.cfg.LR)
-			}
-			return e, fmt.Errorf("interrupted during epoch %d after step %d: %w", e.Epoch, t.step, err)
+			return e, t.interrupted(e.Epoch, from, err)
 		}
 		first := t.step * t.batch
 		rows := min(t.batch, n-first)
@@ -277,6 +264,24 @@ func (t *Trainer) Epoch(ctx context.Context) (Epoch, error) {
 	e.Seconds = time.Since(start).Seconds()
 	e.ImagesPerSec = float64(images) / train.Seconds()
 	return e, nil
+}
+
+// interrupted is Epoch's error when ctx ended it after step t.step; from
+// is the epoch's first step in this process.
+func (t *Trainer) interrupted(epoch, from int, cause error) error {
+	// The queued steps finish before anything is read back.
+	if err := t.rt.Queue.Finish(); err != nil {
+		return err
+	}
+	// A network that diverged since the last check must not be saved as if
+	// it were the run's progress.
+	if _, _, bad, err := t.sums(from, t.step); err != nil {
+		return fmt.Errorf("epoch %d: %w", epoch, err)
+	} else if bad >= 0 {
+		return fmt.Errorf("training diverged at epoch %d step %d (the loss is not finite); try a smaller --lr than %v",
+			epoch, bad+1, t.cfg.LR)
+	}
+	return fmt.Errorf("interrupted during epoch %d after step %d: %w", epoch, t.step, cause)
 }
 
 func (t *Trainer) runStep(first, rows, slot int, lr float32) error {

@@ -41,47 +41,99 @@ type benchOptions struct {
 	epoch bool
 }
 
+const benchHelp = `Times, on the device, each of the GEMMs of one batch-128 training step of
+the default 784-512-256-10 network (the GEMM launches of its nn.Plan, see
+mnist-cl plan), the whole step (forward, backward, update) at batch 64, 128
+and 512, the same step in cpuref (float64 gonum), one epoch of training, and
+reports the process's peak resident memory. Each figure is the median of
+-reps loops that queue the work for about 50 ms and wait once.
+The register GEMM runs the blocks train would, tuning first the shapes the
+cache lacks (MNISTCL_TUNE=off keeps the built-in blocks). Progress goes to
+stderr, the report to stdout.`
+
+// benchStepBatches are the batches bench times a step at; the default batch
+// is among them, for the cpuref ratio.
+var benchStepBatches = []int{64, 128, 512}
+
 func runBench(e *env, args []string) error {
-	fs := newFlags("bench")
 	var dev deviceFlags
-	dev.register(fs)
 	var o benchOptions
+	if err := parseBench(e, &dev, &o, args); err != nil {
+		return err
+	}
+	b := &bencher{e: e, start: time.Now(), reps: o.reps, loop: benchLoop}
+	var split *mnist.Split
+	var err error
+	if o.epoch {
+		b.rt, split, err = dev.openWithData(e, o.data)
+	} else {
+		b.rt, err = dev.open(e)
+		err = interruptedIn(e, "building the kernels", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer b.rt.Close()
+
+	cfg := nn.DefaultConfig()
+	sizes := nn.Sizes(benchPixels, cfg.Hidden, mnist.NumClasses)
+	blocks, err := b.tune(sizes, benchStepBatches)
+	if err != nil {
+		return err
+	}
+	r := b.newReport(sizes, cfg, blocks)
+	if err := b.rss(r, "open"); err != nil {
+		return err
+	}
+	if err := b.measureDevice(r, sizes, cfg, dev.profile); err != nil {
+		return err
+	}
+	if err := b.measureCPURef(r, sizes, cfg); err != nil {
+		return err
+	}
+	if o.epoch {
+		phase := time.Now()
+		if r.Epoch, err = b.epoch(split, cfg); err != nil {
+			return err
+		}
+		b.note("epoch done in %.1fs", time.Since(phase).Seconds())
+		if err := b.rss(r, "epoch"); err != nil {
+			return err
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		return nil
+	}
+	return writeBenchText(e.stdout, r)
+}
+
+// parseBench parses bench's flags into dev and o.
+func parseBench(e *env, dev *deviceFlags, o *benchOptions, args []string) error {
+	fs := newFlags("bench")
+	dev.register(fs)
 	fs.BoolVar(&dev.profile, "launches", true, "also time every launch of a step by itself (a profiling queue)")
 	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object on stdout")
 	fs.StringVar(&o.data, "data", "", "folder with the four MNIST files for the epoch, unread with -epoch=false (default: the per-user cache, fetched when missing)")
 	fs.IntVar(&o.reps, "reps", 7, "timed loops per measurement, 1 to 1000; the report gives their median")
 	fs.BoolVar(&o.epoch, "epoch", true, "also time one epoch of training on the real data at the default config")
-	if err := parse(e, fs, "[flags]", "Times, on the device, each of the eight GEMMs of one batch-128 training step of\nthe default 784-512-256-10 network, the whole step (forward, backward, update)\nat batch 64, 128 and 512, the same step in cpuref (float64 gonum), one epoch of\ntraining, and reports the process's peak resident memory. Each figure is the\nmedian of -reps loops that queue the work for about 50 ms and wait once.\nThe register GEMM runs the blocks train would, tuning first the shapes the\ncache lacks (MNISTCL_TUNE=off keeps the built-in blocks). Progress goes to\nstderr, the report to stdout.", args); err != nil {
+	if err := parse(e, fs, "[flags]", benchHelp, args); err != nil {
 		return err
 	}
 	if o.reps < 1 || o.reps > 1000 {
 		return &usageError{err: fmt.Errorf("-reps: want 1 to 1000 timed loops, got %d", o.reps)}
 	}
-	b := &bencher{e: e, start: time.Now(), reps: o.reps, loop: benchLoop}
+	return nil
+}
 
-	var rt *nn.Runtime
-	var split *mnist.Split
-	var err error
-	if o.epoch {
-		rt, split, err = dev.openWithData(e, o.data)
-	} else {
-		rt, err = dev.open(e)
-	}
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	b.rt = rt
-
-	cfg := nn.DefaultConfig()
-	sizes := nn.Sizes(benchPixels, cfg.Hidden, mnist.NumClasses)
-	// The default batch is among them, for the cpuref ratio.
-	stepBatches := []int{64, 128, 512}
-	blocks, err := b.tune(sizes, stepBatches)
-	if err != nil {
-		return err
-	}
-	r := &benchReport{
+// newReport starts the report with what describes the run.
+func (b *bencher) newReport(sizes []int, cfg nn.Config, blocks string) *benchReport {
+	rt := b.rt
+	return &benchReport{
 		Date:       b.start.UTC().Format(time.RFC3339),
 		Device:     rt.Device.Name,
 		DeviceType: rt.Device.Type.String(),
@@ -92,7 +144,7 @@ func runBench(e *env, args []string) error {
 		CPUs:       runtime.NumCPU(),
 		GoVersion:  runtime.Version(),
 		OSArch:     runtime.GOOS + "/" + runtime.GOARCH,
-		Reps:       o.reps,
+		Reps:       b.reps,
 		LoopMS:     float64(b.loop) / float64(time.Millisecond),
 		Network:    sizes,
 		Optimizer:  cfg.Optimizer(),
@@ -101,12 +153,14 @@ func runBench(e *env, args []string) error {
 		Decay:      widen(cfg.WeightDecay),
 		GemmBatch:  cfg.Batch,
 	}
-	if err := b.rss(r, "open"); err != nil {
-		return err
-	}
+}
 
+// measureDevice times the fma peak, the step's GEMMs, the step at every
+// batch and, with profile, every launch of one step.
+func (b *bencher) measureDevice(r *benchReport, sizes []int, cfg nn.Config, profile bool) error {
+	var err error
 	b.note("measuring the device's fma peak")
-	if r.PeakGFLOPS, err = rt.Kernels.PeakFMA(); err != nil {
+	if r.PeakGFLOPS, err = b.rt.Kernels.PeakFMA(); err != nil {
 		return err
 	}
 	shapes := trainingGemms(sizes, cfg.Batch)
@@ -128,9 +182,9 @@ func runBench(e *env, args []string) error {
 		return err
 	}
 
-	b.note("timing training steps at batch %v", stepBatches)
+	b.note("timing training steps at batch %v", benchStepBatches)
 	phase = time.Now()
-	for _, batch := range stepBatches {
+	for _, batch := range benchStepBatches {
 		res, err := b.step(sizes, batch, cfg)
 		if err != nil {
 			return err
@@ -141,16 +195,20 @@ func runBench(e *env, args []string) error {
 	if err := b.rss(r, "steps"); err != nil {
 		return err
 	}
-
-	if dev.profile {
+	if profile {
 		b.note("timing every launch of a step at batch %d", cfg.Batch)
 		if r.Profile, err = b.profileStep(sizes, cfg.Batch, cfg); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
+// measureCPURef times cpuref's step and its ratio to the device's.
+func (b *bencher) measureCPURef(r *benchReport, sizes []int, cfg nn.Config) error {
+	var err error
 	b.note("timing the cpuref step at batch %d", cfg.Batch)
-	phase = time.Now()
+	phase := time.Now()
 	if r.CPURef, err = b.cpurefStep(sizes, cfg); err != nil {
 		return err
 	}
@@ -160,152 +218,7 @@ func runBench(e *env, args []string) error {
 		}
 	}
 	b.note("cpuref timed in %.1fs", time.Since(phase).Seconds())
-	if err := b.rss(r, "cpuref"); err != nil {
-		return err
-	}
-
-	if o.epoch {
-		phase = time.Now()
-		if r.Epoch, err = b.epoch(split, cfg); err != nil {
-			return err
-		}
-		b.note("epoch done in %.1fs", time.Since(phase).Seconds())
-		if err := b.rss(r, "epoch"); err != nil {
-			return err
-		}
-	}
-
-	if o.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-		return nil
-	}
-	return writeBenchText(e.stdout, r)
-}
-
-// benchReport is what bench measures; its JSON names are the --json format.
-type benchReport struct {
-	Date       string  `json:"date"` // RFC 3339, UTC, when the run started
-	Device     string  `json:"device"`
-	DeviceType string  `json:"device_type"`
-	Platform   string  `json:"platform"`
-	GemmKernel string  `json:"gemm_kernel"`
-	GemmBlocks string  `json:"gemm_blocks"` // "tuned", "built-in" (MNISTCL_TUNE=off) or "none" (tiled)
-	CPU        string  `json:"cpu"`         // /proc/cpuinfo's model name; "" when it has none
-	CPUs       int     `json:"cpus"`
-	GoVersion  string  `json:"go_version"`
-	OSArch     string  `json:"os_arch"`
-	Reps       int     `json:"reps"`
-	LoopMS     float64 `json:"loop_target_ms"`
-	Network    []int   `json:"network"`
-	Optimizer  string  `json:"optimizer"`
-	LR         float64 `json:"lr"`
-	Momentum   float64 `json:"momentum"`
-	Decay      float64 `json:"weight_decay"`
-
-	PeakGFLOPS  float64      `json:"peak_gflops"` // the device's fma throughput, measured (peak.cl)
-	GemmBatch   int          `json:"gemm_batch"`
-	Gemms       []gemmResult `json:"gemms"`
-	GemmTotalUS float64      `json:"gemm_total_us"` // sum of the medians
-	Steps       []stepResult `json:"steps"`
-	Profile     *stepProfile `json:"profile"` // every launch of a step, timed alone
-	CPURef      cpurefResult `json:"cpuref"`
-	Epoch       *epochResult `json:"epoch"` // null with --epoch=false
-
-	// Memory in MB of 10^6 bytes: the process's peak resident set, the
-	// phase by whose end it was reached, the most the Go runtime held at a
-	// phase's end (the rest is C), and the peak so far after each phase.
-	PeakRSSMB    float64    `json:"peak_rss_mb"`
-	PeakRSSPhase string     `json:"peak_rss_phase"`
-	GoMB         float64    `json:"go_mb"`
-	RSSPhases    []rssPhase `json:"rss_after_phase"`
-}
-
-// gemmShape is one product C = op(A) op(B), op(A) M x K and op(B) K x N.
-type gemmShape struct {
-	Name    string `json:"name"`    // "Z1 128x784x512": the result, then M x K x N
-	Product string `json:"product"` // "Z1 = X W1"
-	Form    string `json:"form"`    // "A B", "A^T B" or "A B^T"
-	M       int    `json:"m"`
-	K       int    `json:"k"`
-	N       int    `json:"n"`
-	transA  bool
-	transB  bool
-}
-
-type gemmResult struct {
-	gemmShape
-	US           float64 `json:"us"` // median time of one GEMM
-	GFLOPS       float64 `json:"gflops"`
-	PeakShare    float64 `json:"peak_share"` // GFLOPS over the device's measured fma peak
-	CallsPerLoop int     `json:"calls_per_loop"`
-}
-
-type stepResult struct {
-	Batch        int     `json:"batch"`
-	US           float64 `json:"us"`
-	ImagesPerSec float64 `json:"images_per_sec"`
-	CallsPerLoop int     `json:"calls_per_loop"`
-}
-
-type cpurefResult struct {
-	Batch int     `json:"batch"`
-	US    float64 `json:"us"`
-	Ratio float64 `json:"ratio"` // cpuref time over the device's at the same batch
-}
-
-type epochResult struct {
-	TrainImages       int     `json:"train_images"`
-	ValImages         int     `json:"val_images"`
-	TrainSeconds      float64 `json:"train_seconds"`
-	Seconds           float64 `json:"seconds"` // with validation
-	TrainImagesPerSec float64 `json:"train_images_per_sec"`
-	WarmUpSeconds     float64 `json:"warm_up_seconds"` // first launch of every kernel, before the epoch
-	ValAccuracy       float64 `json:"val_accuracy"`
-}
-
-type rssPhase struct {
-	Phase string  `json:"phase"`
-	MB    float64 `json:"peak_rss_mb"` // the process's peak so far
-	GoMB  float64 `json:"go_mb"`       // the Go runtime's memory at the end of the phase
-}
-
-// trainingGemms are the products of one step of the network of sizes at
-// batch rows, in the order the pass runs them: forward Z_l = Z_{l-1} W_l,
-// then per layer from the last dW_l = Z_{l-1}^T dZ_l and dZ_{l-1} = dZ_l W_l^T.
-func trainingGemms(sizes []int, batch int) []gemmShape {
-	L := len(sizes) - 1
-	z := func(l int) string {
-		if l == 0 {
-			return "X"
-		}
-		return fmt.Sprintf("Z%d", l)
-	}
-	shape := func(result, product string, transA, transB bool, m, k, n int) gemmShape {
-		form := "A B"
-		switch {
-		case transA:
-			form = "A^T B"
-		case transB:
-			form = "A B^T"
-		}
-		return gemmShape{Name: fmt.Sprintf("%s %dx%dx%d", result, m, k, n), Product: product, Form: form,
-			M: m, K: k, N: n, transA: transA, transB: transB}
-	}
-	var out []gemmShape
-	for l := 1; l <= L; l++ {
-		out = append(out, shape(z(l), fmt.Sprintf("%s = %s W%d", z(l), z(l-1), l), false, false, batch, sizes[l-1], sizes[l]))
-	}
-	for l := L; l >= 1; l-- {
-		out = append(out, shape(fmt.Sprintf("dW%d", l), fmt.Sprintf("dW%d = %s^T dZ%d", l, z(l-1), l), true, false, sizes[l-1], batch, sizes[l]))
-		if l > 1 {
-			out = append(out, shape(fmt.Sprintf("dZ%d", l-1), fmt.Sprintf("dZ%d = dZ%d W%d^T", l-1, l, l), false, true, batch, sizes[l], sizes[l-1]))
-		}
-	}
-	return out
+	return b.rss(r, "cpuref")
 }
 
 // bencher runs the measurements of one bench command.
@@ -442,7 +355,7 @@ func (b *bencher) gemm(g gemmShape) (gemmResult, error) {
 	}
 	k := b.rt.Kernels
 	d, calls, err := b.measure("GEMM "+g.Name, func() error {
-		return k.Gemm(g.transA, g.transB, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
+		return k.Gemm(g.form, g.M, g.N, g.K, bufs[0], bufs[1], bufs[2])
 	}, b.rt.Queue.Finish)
 	if err != nil {
 		return gemmResult{}, err

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mnist-cl/mnist-cl/nn"
 )
 
 // writeBenchText prints the report for a reader, tables aligned.
@@ -21,7 +23,7 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 	fmt.Fprintf(bw, "host     %s, %d logical CPUs, %s %s\n", cpu, r.CPUs, r.GoVersion, r.OSArch)
 	fmt.Fprintf(bw, "timing   median of %d loops; a loop queues the work for about %g ms, then waits once\n", r.Reps, r.LoopMS)
 
-	fmt.Fprintf(bw, "\nGEMMs of one training step, network %s, batch %d\n", sizesString(r.Network), r.GemmBatch)
+	fmt.Fprintf(bw, "\nGEMMs of one training step, network %s, batch %d\n", nn.FormatSizes(r.Network), r.GemmBatch)
 	fmt.Fprintf(bw, "(shape M x K x N: op(A) is M x K, op(B) K x N; GFLOP/s = 2 M N K / time)\n")
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(bw, "(of peak: of the device's fma throughput, %.1f GFLOP/s measured with peak.cl)\n", r.PeakGFLOPS)

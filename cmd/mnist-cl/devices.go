@@ -5,11 +5,15 @@ import (
 	"text/tabwriter"
 
 	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/nn"
 )
+
+const devicesHelp = `Lists every OpenCL platform and device with its properties.
+The device marked * is the one train and verify use without --device.`
 
 func runDevices(e *env, args []string) error {
 	fs := newFlags("devices")
-	if err := parse(e, fs, "", "Lists every OpenCL platform and device with its properties.\nThe device marked * is the one train and verify use without --device.", args); err != nil {
+	if err := parse(e, fs, "", devicesHelp, args); err != nil {
 		return err
 	}
 	devs, err := cl.AllDevices()
@@ -35,20 +39,9 @@ func runDevices(e *env, args []string) error {
 		fmt.Fprintf(tw, "\tversion\t%s, driver %s, %s\n", d.Version, d.DriverVersion, d.OpenCLCVersion)
 		fmt.Fprintf(tw, "\tcompute units\t%d\n", d.ComputeUnits)
 		fmt.Fprintf(tw, "\tfloat vectors\t%d native, %d preferred\n", d.NativeFloatVector, d.PreferredFloatVector)
-		fmt.Fprintf(tw, "\tglobal memory\t%s (largest allocation %s)\n", byteSize(d.GlobalMem), byteSize(d.MaxAlloc))
-		fmt.Fprintf(tw, "\tlocal memory\t%s\n", byteSize(d.LocalMem))
+		fmt.Fprintf(tw, "\tglobal memory\t%s (largest allocation %s)\n", nn.FormatBytes(d.GlobalMem), nn.FormatBytes(d.MaxAlloc))
+		fmt.Fprintf(tw, "\tlocal memory\t%s\n", nn.FormatBytes(d.LocalMem))
 		fmt.Fprintf(tw, "\tmax work-group\t%d\n", d.MaxWorkGroupSize)
 	}
 	return tw.Flush()
-}
-
-func byteSize(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
 }

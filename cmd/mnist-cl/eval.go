@@ -7,112 +7,153 @@ import (
 
 	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 	"github.com/mnist-cl/mnist-cl/internal/plots"
+	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
+const evalHelp = `Evaluates a saved network: accuracy and loss, per-digit precision and recall,
+and the confusion matrix (rows: true digit, columns: predicted).`
+
+// evalFlags are eval's settings.
+type evalFlags struct {
+	dev                                deviceFlags
+	model, data, split, plot, errorPNG string
+	batch                              int
+}
+
 func runEval(e *env, args []string) error {
-	fs := newFlags("eval")
-	var dev deviceFlags
-	dev.register(fs)
-	model := fs.String("model", "", "the checkpoint to evaluate (a safetensors file written by train -save)")
-	data := fs.String("data", "", "folder with the four MNIST files (default: the per-user cache, fetched when missing)")
-	split := fs.String("split", "test", "which images: test or validation")
-	batch := fs.Int("batch", 512, "images per forward pass")
-	plot := fs.String("plot", "", "draw the confusion matrix into this PNG file")
-	errorsPNG := fs.String("errors", "", "draw the misclassified images (the first 100) into this PNG file")
-	if err := parse(e, fs, "-model FILE [flags]", "Evaluates a saved network: accuracy and loss, per-digit precision and recall,\nand the confusion matrix (rows: true digit, columns: predicted).", args); err != nil {
+	var f evalFlags
+	if err := f.parse(e, args); err != nil {
 		return err
 	}
-	if *model == "" {
+	ck, err := nn.ReadCheckpoint(f.model)
+	if err != nil {
+		return err
+	}
+	rt, sp, err := f.dev.openWithData(e, f.data)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	set := sp.Test
+	if f.split == "validation" {
+		set = sp.Validation
+	}
+	if set.Pixels() != ck.Sizes[0] {
+		return fmt.Errorf("%s: the network takes %d pixels, the images have %d", f.model, ck.Sizes[0], set.Pixels())
+	}
+	out, err := classify(rt, ck, set, f.batch)
+	if err != nil {
+		return err
+	}
+	t := tallyOf(set, out)
+	n := set.Len()
+	fmt.Fprintf(e.stdout, "%s on %d %s images: accuracy %.2f%% (%d wrong), loss %.4f (%s)\n\n",
+		f.model, n, f.split, 100*float64(t.hits)/float64(n), n-t.hits, t.loss/float64(n), ck.Config.Loss)
+	if err := printPerDigit(e.stdout, t.confusion); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	if err := printConfusion(e.stdout, t.confusion); err != nil {
+		return err
+	}
+	return f.writePlots(e, t, n)
+}
+
+// parse parses eval's flags and checks them and the output files.
+func (f *evalFlags) parse(e *env, args []string) error {
+	fs := newFlags("eval")
+	f.dev.register(fs)
+	fs.StringVar(&f.model, "model", "", "the checkpoint to evaluate (a safetensors file written by train -save)")
+	fs.StringVar(&f.data, "data", "", "folder with the four MNIST files (default: the per-user cache, fetched when missing)")
+	fs.StringVar(&f.split, "split", "test", "which images: test or validation")
+	fs.IntVar(&f.batch, "batch", 512, "images per forward pass")
+	fs.StringVar(&f.plot, "plot", "", "draw the confusion matrix into this PNG file")
+	fs.StringVar(&f.errorPNG, "errors", "", "draw the misclassified images (the first 100) into this PNG file")
+	if err := parse(e, fs, "-model FILE [flags]", evalHelp, args); err != nil {
+		return err
+	}
+	switch {
+	case f.model == "":
 		return &usageError{err: fmt.Errorf("-model FILE is required")}
+	case f.split != "test" && f.split != "validation":
+		return &usageError{err: fmt.Errorf("-split: want test or validation, got %q", f.split)}
+	case f.batch <= 0 || f.batch > nn.MaxSize:
+		return &usageError{err: fmt.Errorf("-batch: must be between 1 and %d, got %d", nn.MaxSize, f.batch)}
 	}
-	if *split != "test" && *split != "validation" {
-		return &usageError{err: fmt.Errorf("-split: want test or validation, got %q", *split)}
-	}
-	if *batch <= 0 || *batch > nn.MaxSize {
-		return &usageError{err: fmt.Errorf("-batch: must be between 1 and %d, got %d", nn.MaxSize, *batch)}
-	}
-	for _, out := range []string{*plot, *errorsPNG} {
+	for _, out := range []string{f.plot, f.errorPNG} {
 		if out != "" {
 			if err := atomicfile.CheckWritable(out); err != nil {
 				return err
 			}
 		}
 	}
-	ck, err := nn.ReadCheckpoint(*model)
+	return nil
+}
+
+// classify runs the network of ck on every image of set, batch images at a
+// time at most, once the device is known to hold it.
+func classify(rt *nn.Runtime, ck *nn.Checkpoint, set *mnist.Set, batch int) (*nn.Outputs, error) {
+	batch = min(batch, set.Len())
+	if err := rt.CheckFits(nn.NeedNetwork(ck.Sizes, batch, false)); err != nil {
+		return nil, err
+	}
+	net, err := nn.NewNetworkFrom(rt, ck, batch)
 	if err != nil {
-		return err
-	}
-	rt, sp, err := dev.openWithData(e, *data)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	set := sp.Test
-	if *split == "validation" {
-		set = sp.Validation
-	}
-	if set.Pixels() != ck.Sizes[0] {
-		return fmt.Errorf("%s: the network takes %d pixels, the images have %d", *model, ck.Sizes[0], set.Pixels())
-	}
-	if err := rt.CheckFits(nn.NeedNetwork(ck.Sizes, min(*batch, set.Len()), false)); err != nil {
-		return err
-	}
-	net, err := nn.NewNetworkFrom(rt, ck, min(*batch, set.Len()))
-	if err != nil {
-		return err
+		return nil, err
 	}
 	defer net.Release()
-	out, err := net.Classify(set)
-	if err != nil {
-		return err
-	}
+	return net.Classify(set)
+}
 
-	classes := out.Classes
-	confusion := make([][]int, classes)
-	for i := range confusion {
-		confusion[i] = make([]int, classes)
+// tally is what eval counts of a classified set.
+type tally struct {
+	confusion [][]int // [true digit][predicted]
+	loss      float64
+	hits      int
+	wrong     []plots.Digit // the first plots.MaxErrors misclassified
+}
+
+func tallyOf(set *mnist.Set, out *nn.Outputs) tally {
+	t := tally{confusion: make([][]int, out.Classes)}
+	for i := range t.confusion {
+		t.confusion[i] = make([]int, out.Classes)
 	}
-	var loss float64
-	hits := 0
-	var wrong []plots.Digit
+	px := set.Pixels()
 	for i := range set.Len() {
 		y, p := int(set.Labels[i]), out.Pred(i)
-		confusion[y][p]++
-		loss += float64(out.Loss[i])
+		t.confusion[y][p]++
+		t.loss += float64(out.Loss[i])
 		if y == p {
-			hits++
-		} else if len(wrong) < plots.MaxErrors {
-			wrong = append(wrong, plots.Digit{Pixels: set.Images[i*set.Pixels() : (i+1)*set.Pixels()], Rows: set.Rows, Cols: set.Cols, True: y, Pred: p})
+			t.hits++
+		} else if len(t.wrong) < plots.MaxErrors {
+			t.wrong = append(t.wrong, plots.Digit{Pixels: set.Images[i*px : (i+1)*px], Rows: set.Rows, Cols: set.Cols, True: y, Pred: p})
 		}
 	}
-	n := set.Len()
-	fmt.Fprintf(e.stdout, "%s on %d %s images: accuracy %.2f%% (%d wrong), loss %.4f (%s)\n\n",
-		*model, n, *split, 100*float64(hits)/float64(n), n-hits, loss/float64(n), ck.Config.Loss)
-	if err := printPerDigit(e.stdout, confusion); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout)
-	if err := printConfusion(e.stdout, confusion); err != nil {
-		return err
-	}
-	if *plot != "" {
-		title := fmt.Sprintf("%s images: %.2f%% correct", *split, 100*float64(hits)/float64(n))
-		if err := atomicfile.Write(*plot, 0o644, func(w io.Writer) error { return plots.ConfusionMatrix(w, confusion, title) }); err != nil {
+	return t
+}
+
+// writePlots draws the confusion matrix and the misclassified images where
+// asked.
+func (f *evalFlags) writePlots(e *env, t tally, n int) error {
+	if f.plot != "" {
+		title := fmt.Sprintf("%s images: %.2f%% correct", f.split, 100*float64(t.hits)/float64(n))
+		if err := atomicfile.Write(f.plot, 0o644, func(w io.Writer) error { return plots.ConfusionMatrix(w, t.confusion, title) }); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
-		fmt.Fprintf(e.stderr, "wrote %s\n", *plot)
+		fmt.Fprintf(e.stderr, "wrote %s\n", f.plot)
 	}
-	if *errorsPNG != "" {
-		if len(wrong) == 0 {
-			fmt.Fprintf(e.stderr, "no misclassified images; %s not written\n", *errorsPNG)
-		} else {
-			if err := atomicfile.Write(*errorsPNG, 0o644, func(w io.Writer) error { return plots.Errors(w, wrong, 10) }); err != nil {
-				return fmt.Errorf("errors plot: %w", err)
-			}
-			fmt.Fprintf(e.stderr, "wrote %s\n", *errorsPNG)
-		}
+	if f.errorPNG == "" {
+		return nil
 	}
+	if len(t.wrong) == 0 {
+		fmt.Fprintf(e.stderr, "no misclassified images; %s not written\n", f.errorPNG)
+		return nil
+	}
+	if err := atomicfile.Write(f.errorPNG, 0o644, func(w io.Writer) error { return plots.Errors(w, t.wrong, 10) }); err != nil {
+		return fmt.Errorf("errors plot: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "wrote %s\n", f.errorPNG)
 	return nil
 }
 

@@ -15,11 +15,16 @@ import (
 const pixelScaling = "float32 [N, %d], an image per row, its pixels row by row, each the MNIST grey level " +
 	"(0 background, 255 full ink) divided by 255 into [0, 1], as training scales them"
 
+const exportHelp = `Writes a saved network as an ONNX model (opset 13: Gemm, Relu, Softmax) that
+ONNX runtimes and OpenCV's DNN module run. Its input "image" is float32
+[N, 784], each pixel / 255 as in training; its outputs are "probabilities"
+and "logits", [N, 10].`
+
 func runExport(e *env, args []string) error {
 	fs := newFlags("export")
 	model := fs.String("model", "", "the checkpoint to export (a safetensors file written by train -save)")
 	out := fs.String("o", "", "the ONNX file to write (replaced atomically if it exists)")
-	if err := parse(e, fs, "-model FILE -o FILE.onnx", "Writes a saved network as an ONNX model (opset 13: Gemm, Relu, Softmax) that\nONNX runtimes and OpenCV's DNN module run. Its input \"image\" is float32\n[N, 784], each pixel / 255 as in training; its outputs are \"probabilities\"\nand \"logits\", [N, 10].", args); err != nil {
+	if err := parse(e, fs, "-model FILE -o FILE.onnx", exportHelp, args); err != nil {
 		return err
 	}
 	if *model == "" {

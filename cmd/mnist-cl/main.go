@@ -67,6 +67,7 @@ func commands() []command {
 		{"predict", "classify your own PNG or JPEG images of digits with a saved network", runPredict},
 		{"export", "write a saved network as an ONNX model for other runtimes (OpenCV, ONNX Runtime)", runExport},
 		{"serve", "serve a page to draw digits on for a saved network, and a run's dashboard", runServe},
+		{"plan", "print one training step's tensors and launches in order, with bytes moved and FLOPs", runPlan},
 		{"bench", "time the step's GEMMs, a training step, cpuref's step and an epoch; peak memory", runBench},
 		{"tune", "measure the fastest GEMM blocks for this device and cache them", runTune},
 	}

@@ -22,13 +22,18 @@ type ranked struct {
 	Probability float64 `json:"probability"`
 }
 
+const predictHelp = `Reads each PNG or JPEG image of a handwritten digit (any size, dark on light or
+light on dark), prepares it the way MNIST's images were made (cropped, scaled
+into 20x20 and centred by its centre of mass in 28x28), and prints the digit
+the network sees with its three most likely answers.`
+
 func runPredict(e *env, args []string) error {
 	fs := newFlags("predict")
 	var dev deviceFlags
 	dev.register(fs)
 	model := fs.String("model", "", "the checkpoint to use (a safetensors file written by train -save)")
 	asJSON := fs.Bool("json", false, "print a JSON array of {file, digit, top3} instead of lines")
-	files, err := parsePositional(e, fs, "-model FILE [flags] IMAGE...", "Reads each PNG or JPEG image of a handwritten digit (any size, dark on light or\nlight on dark), prepares it the way MNIST's images were made (cropped, scaled\ninto 20x20 and centred by its centre of mass in 28x28), and prints the digit\nthe network sees with its three most likely answers.", args)
+	files, err := parsePositional(e, fs, "-model FILE [flags] IMAGE...", predictHelp, args)
 	if err != nil {
 		return err
 	}
@@ -60,15 +65,7 @@ func runPredict(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
-	if err := rt.CheckFits(nn.NeedNetwork(ck.Sizes, min(len(files), 256), false)); err != nil {
-		return err
-	}
-	net, err := nn.NewNetworkFrom(rt, ck, min(len(files), 256))
-	if err != nil {
-		return err
-	}
-	defer net.Release()
-	out, err := net.Classify(set)
+	out, err := classify(rt, ck, set, 256)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func selfCheck(e *env, rt *nn.Runtime, sizes []int, rows int, cfg nn.Config) (st
 		return selfCheckCached, nil
 	}
 	fmt.Fprintf(e.stderr, "self-check: one step of network %s at batch %d on %s against cpuref (once per device, driver and kernel sources)\n",
-		sizesString(sizes), rows, rt.Device.Name)
+		nn.FormatSizes(sizes), rows, rt.Device.Name)
 	start := time.Now()
 	checks, err := selfCheckStep(e, rt, sizes, rows, cfg)
 	if ctxErr := e.ctx.Err(); ctxErr != nil {

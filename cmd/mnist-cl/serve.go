@@ -22,12 +22,17 @@ const defaultAddr = "127.0.0.1:8080"
 // flight; a prediction takes milliseconds.
 const shutdownGrace = 5 * time.Second
 
+const serveHelp = `Serves a page to draw a digit on and see the network's answer, its ten
+probabilities and the 28x28 image it saw, prepared as predict prepares a
+file. With -metrics, also the dashboard of that training run. The page loads
+nothing from the internet. Ctrl-C stops the server.`
+
 func runServe(e *env, args []string) error {
 	fs := newFlags("serve")
 	model := fs.String("model", "", "the checkpoint to answer drawings with (a safetensors file written by train -save)")
 	metrics := fs.String("metrics", "", "also show the dashboard of the run that wrote this train -metrics file")
 	addr := fs.String("addr", defaultAddr, "address to listen on (host:port; port 0 picks a free one); another host than 127.0.0.1 or localhost lets other machines in")
-	if err := parse(e, fs, "-model FILE [-metrics FILE] [-addr HOST:PORT]", "Serves a page to draw a digit on and see the network's answer, its ten\nprobabilities and the 28x28 image it saw, prepared as predict prepares a\nfile. With -metrics, also the dashboard of that training run. The page loads\nnothing from the internet. Ctrl-C stops the server.", args); err != nil {
+	if err := parse(e, fs, "-model FILE [-metrics FILE] [-addr HOST:PORT]", serveHelp, args); err != nil {
 		return err
 	}
 	if *model == "" && *metrics == "" {
@@ -50,7 +55,7 @@ func runServe(e *env, args []string) error {
 			return err
 		}
 		if ck != nil {
-			b.Describe("", sizesString(ck.Sizes), b.State().Epochs, web.Settings(ck.Config))
+			b.Describe("", nn.FormatSizes(ck.Sizes), b.State().Epochs, web.Settings(ck.Config))
 		}
 		opt.Board = b
 	}
@@ -139,7 +144,7 @@ func (d *dashboard) describe(rt *nn.Runtime, t *nn.Trainer, split *mnist.Split) 
 	settings := append(web.Settings(cfg),
 		web.Setting{Name: "images", Value: fmt.Sprintf("%d train / %d validation / %d test", split.Train.Len(), split.Validation.Len(), split.Test.Len())},
 		web.Setting{Name: "GEMM", Value: rt.Kernels.Kind().String()})
-	d.board.Describe(fmt.Sprintf("%s (%s, %s)", dev.Name, dev.Type, dev.Platform), sizesString(t.Net.Sizes()), cfg.Epochs, settings)
+	d.board.Describe(fmt.Sprintf("%s (%s, %s)", dev.Name, dev.Type, dev.Platform), nn.FormatSizes(t.Net.Sizes()), cfg.Epochs, settings)
 }
 
 // watch has the trainer's progress reports drawn, beside the progress bar

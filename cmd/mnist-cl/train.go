@@ -32,64 +32,49 @@ type trainFlags struct {
 	quiet     bool
 	serve     string
 	serveExit bool
-	setByUser map[string]bool
 	record    *runRecord // what produced the run, for the checkpoints (prepareRun)
 	// recipe names the preset whose settings are the defaults (augment.go);
 	// plotAugment is a PNG of training images beside their distortions.
 	recipe, plotAugment string
 }
 
-func runTrain(e *env, args []string) error {
-	fs := newFlags("train")
-	base, err := recipeBase(args)
-	if err != nil {
-		return err
-	}
-	var dev deviceFlags
-	dev.register(fs)
-	var net netFlags
-	net.register(fs, base, "images per step", "seed of the initial weights and of every epoch's shuffle")
-	var tf trainFlags
-	tf.register(fs, base.Epochs)
-	if err := parse(e, fs, "[flags]", "Trains the 784-...-10 ReLU network on the OpenCL device, printing a line per\nepoch (a progress bar on a terminal) and the final test accuracy. The defaults\nare Nesterov momentum, weight decay and a cosine schedule; the lecture's plain\nSGD is -optimizer sgd -weight-decay 0 -schedule constant -lr 0.2 -epochs 10.\n\nCtrl-C (or SIGTERM) stops after the current step; with -save the checkpoint is\nwritten first, and -resume continues from it with bit-identical results.", args); err != nil {
-		return err
-	}
-	tf.setByUser = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { tf.setByUser[f.Name] = true })
-	cfg, err := net.config()
-	if err != nil {
-		return err
-	}
-	cfg.Epochs = tf.epochs
-	if err := tf.check(); err != nil {
-		return err
-	}
-	if err := tf.checkAugment(cfg); err != nil {
-		return err
-	}
-	var resume *nn.Checkpoint
-	if tf.resume != "" {
-		if resume, err = nn.ReadCheckpoint(tf.resume); err != nil {
-			return err
-		}
-		if cfg, err = tf.resumed(args, resume); err != nil {
-			return err
-		}
-	}
+const trainHelp = `Trains the 784-...-10 ReLU network on the OpenCL device, printing a line per
+epoch (a progress bar on a terminal) and the final test accuracy. The defaults
+are Nesterov momentum, weight decay and a cosine schedule; the lecture's plain
+SGD is -optimizer sgd -weight-decay 0 -schedule constant -lr 0.2 -epochs 10.
 
+Ctrl-C (or SIGTERM) stops after the current step; with -save the checkpoint is
+written first, and -resume continues from it with bit-identical results.`
+
+// trainRun is a parsed train command: its flags, the configuration they
+// make and the checkpoint it resumes, if any.
+type trainRun struct {
+	args   []string
+	dev    deviceFlags
+	net    netFlags
+	tf     trainFlags
+	cfg    nn.Config
+	resume *nn.Checkpoint
+}
+
+func runTrain(e *env, args []string) error {
+	r, err := parseTrain(e, args)
+	if err != nil {
+		return err
+	}
+	tf := &r.tf
 	mw, err := tf.openOutputs()
 	if err != nil {
 		return err
 	}
 	defer mw.abort()
-
 	dash, err := tf.startDashboard(e)
 	if err != nil {
 		return err
 	}
 	defer dash.close()
 
-	rt, split, err := dev.openWithData(e, net.data)
+	rt, split, err := r.dev.openWithData(e, r.net.data)
 	if err != nil {
 		return err
 	}
@@ -97,31 +82,11 @@ func runTrain(e *env, args []string) error {
 	// Decoding the gzipped files grew buffers that are garbage now; give
 	// them back before the device copies of the images are made.
 	debug.FreeOSMemory()
-	// Refuse what the device cannot hold before tuning for it or allocating.
-	if err := rt.CheckFits(nn.NeedFor(split, cfg)); err != nil {
-		return err
-	}
-	sizes := nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
-	if err := dev.tune(e, rt, sizes, min(cfg.Batch, split.Train.Len())); err != nil {
-		return err
-	}
-	if err := tf.prepareRun(e, rt, dev.kernels, sizes, min(cfg.Batch, split.Train.Len()), cfg, args, mw); err != nil {
-		return err
-	}
-	t, err := nn.NewTrainer(rt, split, cfg)
+	t, err := r.newTrainer(e, rt, split, mw)
 	if err != nil {
 		return err
 	}
 	defer t.Release()
-	if resume != nil {
-		if err := t.Restore(resume); err != nil {
-			return fmt.Errorf("resume %s: %w", tf.resume, err)
-		}
-		fmt.Fprintf(e.stderr, "resumed %s at epoch %d step %d\n", tf.resume, resume.Epoch+1, resume.Step)
-	}
-	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
-		sizesString(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
-		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
 	if err := tf.describeAugment(e, t); err != nil {
 		return err
 	}
@@ -133,7 +98,7 @@ func runTrain(e *env, args []string) error {
 
 	bar := tf.progress(e, t)
 	dash.watch(t)
-	history, err := tf.loop(e, t, cfg, bar, mw, dash)
+	history, err := tf.loop(e, t, r.cfg, bar, mw, dash)
 	if err != nil {
 		dash.fail(err)
 		return err
@@ -142,6 +107,74 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	return dash.linger(e, tf.serveExit)
+}
+
+// parseTrain parses train's flags on the recipe's defaults, or the
+// settings of the checkpoint it resumes.
+func parseTrain(e *env, args []string) (*trainRun, error) {
+	base, err := recipeBase(args)
+	if err != nil {
+		return nil, err
+	}
+	r := &trainRun{args: args}
+	fs := newFlags("train")
+	r.dev.register(fs)
+	r.net.register(fs, base, "images per step", "seed of the initial weights and of every epoch's shuffle")
+	r.tf.register(fs, base.Epochs)
+	if err := parse(e, fs, "[flags]", trainHelp, args); err != nil {
+		return nil, err
+	}
+	if r.cfg, err = r.net.config(); err != nil {
+		return nil, err
+	}
+	r.cfg.Epochs = r.tf.epochs
+	if err := r.tf.check(); err != nil {
+		return nil, err
+	}
+	if err := r.tf.checkAugment(r.cfg); err != nil {
+		return nil, err
+	}
+	if r.tf.resume != "" {
+		if r.resume, err = nn.ReadCheckpoint(r.tf.resume); err != nil {
+			return nil, err
+		}
+		if r.cfg, err = r.tf.resumed(args, r.resume); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// newTrainer refuses what the device cannot hold, tunes for the step, runs
+// the self-check, builds the Trainer and restores the checkpoint resumed.
+func (r *trainRun) newTrainer(e *env, rt *nn.Runtime, split *mnist.Split, mw *metricsWriter) (*nn.Trainer, error) {
+	cfg := r.cfg
+	// Refuse what the device cannot hold before tuning for it or allocating.
+	if err := rt.CheckFits(nn.NeedFor(split, cfg)); err != nil {
+		return nil, err
+	}
+	sizes := nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)
+	if err := r.dev.tune(e, rt, sizes, cfg.StepBatch(split)); err != nil {
+		return nil, err
+	}
+	if err := r.tf.prepareRun(e, rt, r.dev.kernels, sizes, cfg.StepBatch(split), cfg, r.args, mw); err != nil {
+		return nil, err
+	}
+	t, err := nn.NewTrainer(rt, split, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if r.resume != nil {
+		if err := t.Restore(r.resume); err != nil {
+			t.Release()
+			return nil, fmt.Errorf("resume %s: %w", r.tf.resume, err)
+		}
+		fmt.Fprintf(e.stderr, "resumed %s at epoch %d step %d\n", r.tf.resume, r.resume.Epoch+1, r.resume.Step)
+	}
+	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
+		nn.FormatSizes(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
+		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
+	return t, nil
 }
 
 // finish measures the test set and writes what the flags ask for: the
@@ -366,20 +399,12 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func sizesString(s []int) string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[i] = fmt.Sprint(v)
-	}
-	return strings.Join(out, "-")
-}
-
 // metricsWriter writes JSON lines to a temporary file beside the target and
-// renames it into place only when training finished, so a failed or
-// interrupted run never leaves a partial metrics file.
+// renames it into place only when training finished (atomicfile.Pending), so
+// a failed or interrupted run never leaves a partial metrics file.
 type metricsWriter struct {
 	path string
-	f    *os.File
+	f    *atomicfile.Pending
 	enc  *json.Encoder
 }
 
@@ -388,15 +413,9 @@ func newMetricsWriter(path string) (*metricsWriter, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("metrics file %s: exists and is not a regular file", path)
 	}
-	// atomicfile's naming, so that what a killed run left is removed here.
-	f, err := atomicfile.CreateTemp(path)
+	// A metrics file is for other tools to read: 0644.
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("metrics file %s: %w", path, err)
-	}
-	// CreateTemp makes 0600; a metrics file is for other tools to read.
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return nil, fmt.Errorf("metrics file %s: %w", path, err)
 	}
 	return &metricsWriter{path: path, f: f, enc: json.NewEncoder(f)}, nil
@@ -416,26 +435,12 @@ func (m *metricsWriter) commit() error {
 	if m == nil {
 		return nil
 	}
-	tmp := m.f.Name()
-	err := m.f.Sync()
-	if cerr := m.f.Close(); err == nil {
-		err = cerr
-	}
-	m.f = nil
-	if err == nil {
-		err = os.Rename(tmp, m.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write metrics %s: %w", m.path, err)
-	}
-	return nil
+	return m.f.Commit()
 }
 
 // abort removes the temporary file unless commit already renamed it.
 func (m *metricsWriter) abort() {
-	if m != nil && m.f != nil {
-		m.f.Close()
-		os.Remove(m.f.Name())
+	if m != nil {
+		m.f.Abort()
 	}
 }

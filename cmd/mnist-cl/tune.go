@@ -10,6 +10,11 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
+const tuneHelp = `Measures every candidate register block of the GEMM on each product of a
+training step (each checked against cpuref first), prints the choice per shape
+and stores it in the per-user cache, which train, verify and bench then use.
+Training tunes missing shapes by itself; this redoes all of them.`
+
 func runTune(e *env, args []string) error {
 	fs := newFlags("tune")
 	var dev deviceFlags
@@ -18,7 +23,7 @@ func runTune(e *env, args []string) error {
 	fs.Var(&hidden, "hidden", "widths of the ReLU hidden layers whose GEMMs to tune")
 	batch := fs.Int("batch", nn.DefaultConfig().Batch, "batch size whose GEMMs to tune")
 	all := fs.Bool("all", false, "also print every candidate's time")
-	if err := parse(e, fs, "[flags]", "Measures every candidate register block of the GEMM on each product of a\ntraining step (each checked against cpuref first), prints the choice per shape\nand stores it in the per-user cache, which train, verify and bench then use.\nTraining tunes missing shapes by itself; this redoes all of them.", args); err != nil {
+	if err := parse(e, fs, "[flags]", tuneHelp, args); err != nil {
 		return err
 	}
 	if *batch <= 0 || *batch > nn.MaxSize {

@@ -10,13 +10,18 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
+const verifyHelp = `Runs every kernel through one forward pass, backward pass and SGD update, on a
+random batch and on a real MNIST batch, on the device and in float64 in cpuref,
+and prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.
+Exits 1 if any tensor is outside its tolerance.`
+
 func runVerify(e *env, args []string) error {
 	fs := newFlags("verify")
 	var dev deviceFlags
 	dev.register(fs)
 	var net netFlags
 	net.register(fs, nn.DefaultConfig(), "rows of the checked batch", "seed of the weights and the random batch")
-	if err := parse(e, fs, "[flags]", "Runs every kernel through one forward pass, backward pass and SGD update, on a\nrandom batch and on a real MNIST batch, on the device and in float64 in cpuref,\nand prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.\nExits 1 if any tensor is outside its tolerance.", args); err != nil {
+	if err := parse(e, fs, "[flags]", verifyHelp, args); err != nil {
 		return err
 	}
 	cfg, err := net.config()
@@ -40,7 +45,7 @@ func runVerify(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "network %s, batch %d, seed %d, loss %s, optimizer %s: relative error ||device - cpuref||_F / ||cpuref||_F\n",
-		sizesString(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed, cfg.Loss, cfg.Optimizer())
+		nn.FormatSizes(nn.Sizes(split.Train.Pixels(), cfg.Hidden, mnist.NumClasses)), cfg.Batch, cfg.Seed, cfg.Loss, cfg.Optimizer())
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "tensor\trandom batch\tMNIST batch\ttolerance\t\t")
 	failed := 0

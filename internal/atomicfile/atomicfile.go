@@ -29,50 +29,83 @@ import (
 // replaced and the link kept, as os.WriteFile would do. perm is set with
 // chmod, so the umask does not apply to it.
 func Write(path string, perm os.FileMode, write func(w io.Writer) error) error {
-	target, err := resolve(path)
+	p, err := Create(path, perm)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
-	f, err := CreateTemp(target)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	dir := filepath.Dir(target)
-	tmp := f.Name()
-	committed := false
 	// Deferred rather than on each error path so that a panic in write
-	// cleans up too.
-	defer func() {
-		if !committed {
-			f.Close() // may be closed already; the error says nothing new
-			os.Remove(tmp)
-		}
-	}()
-
-	bw := bufio.NewWriter(f)
+	// cleans up too; after Commit it does nothing.
+	defer p.Abort()
+	bw := bufio.NewWriter(p)
 	if err := write(bw); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return p.Commit()
+}
+
+// Pending is a write of a file that readers see only once committed: a
+// temporary file beside the target, for a writer that keeps it open for a
+// while (train's metrics file) where Write's callback does not fit.
+type Pending struct {
+	f            *os.File
+	path, target string
+	perm         os.FileMode
+	done         bool
+}
+
+// Create starts a write of path with permissions perm, refusing a path that
+// is not a regular file and following a symbolic link as Write does.
+func Create(path string, perm os.FileMode) (*Pending, error) {
+	target, err := resolve(path)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
+	f, err := CreateTemp(target)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return &Pending{f: f, path: path, target: target, perm: perm}, nil
+}
+
+// Write writes to the temporary file.
+func (p *Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// Commit sets the permissions, syncs the temporary file and renames it over
+// the target; on an error the temporary file is removed.
+func (p *Pending) Commit() error {
+	err := p.f.Chmod(p.perm)
 	// Without the sync a crash after the rename can leave an empty file
 	// at path on file systems that reorder data and metadata writes.
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err == nil {
+		err = p.f.Sync()
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err == nil {
+		err = os.Rename(p.f.Name(), p.target)
 	}
-	committed = true
-	syncDir(dir)
+	if err != nil {
+		os.Remove(p.f.Name())
+		p.done = true
+		return fmt.Errorf("write %s: %w", p.path, err)
+	}
+	p.done = true
+	syncDir(filepath.Dir(p.target))
 	return nil
+}
+
+// Abort removes the temporary file unless Commit ran.
+func (p *Pending) Abort() {
+	if p == nil || p.done {
+		return
+	}
+	p.done = true
+	p.f.Close() // may fail on a closed file; the error says nothing new
+	os.Remove(p.f.Name())
 }
 
 // syncDir makes the rename durable. It is best effort: the new file is
@@ -151,13 +184,14 @@ func resolve(path string) (string, error) {
 		}
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("exists and is %s, not a regular file", kind(fi.Mode()))
+		return "", fmt.Errorf("exists and is %s, not a regular file", Kind(fi.Mode()))
 	}
 	return target, nil
 }
 
-// kind names a file type for an error message.
-func kind(m fs.FileMode) string {
+// Kind names a file type that is not a regular file for an error message:
+// "a folder", "a FIFO", "a device"...
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a folder"

@@ -44,6 +44,8 @@ import (
 	"os"
 
 	"golang.org/x/image/draw"
+
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 )
 
 // Side is the width and height of the images this package returns; they
@@ -94,7 +96,7 @@ func Load(path string) ([]uint8, error) {
 	if !fi.Mode().IsRegular() {
 		// Opening a named pipe would wait for a writer, and reading a
 		// device might never end.
-		return nil, fmt.Errorf("read %s: is %s, not an image file", path, kind(fi.Mode()))
+		return nil, fmt.Errorf("read %s: is %s, not an image file", path, atomicfile.Kind(fi.Mode()))
 	}
 	if fi.Size() > MaxFileBytes {
 		return nil, fmt.Errorf("read %s: %w: the file is %d bytes, over the %d MiB limit",
@@ -110,21 +112,6 @@ func Load(path string) ([]uint8, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return px, nil
-}
-
-// kind names what a file that is not a regular file is.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a regular file"
 }
 
 // withoutPath drops the path that os errors carry, since the caller names it

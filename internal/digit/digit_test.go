@@ -587,7 +587,7 @@ func TestLoadFIFO(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "is a named pipe, not an image file") {
+		if err == nil || !strings.Contains(err.Error(), "is a FIFO, not an image file") {
 			t.Errorf("Load(fifo): %v", err)
 		}
 	case <-time.After(5 * time.Second):

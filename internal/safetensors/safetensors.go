@@ -264,6 +264,41 @@ type entry struct {
 }
 
 func read(r io.Reader, size int64) (*File, error) {
+	header, err := readHeader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	entries, meta, err := parseHeader(header)
+	if err != nil {
+		return nil, err
+	}
+	dataSize := uint64(size) - 8 - uint64(len(header))
+	counts, err := layOut(entries, dataSize)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Metadata: meta, Tensors: make([]Tensor, len(entries))}
+	buf := make([]byte, min(dataSize, chunkSize))
+	for i, e := range entries {
+		data := make([]float32, counts[i])
+		for done := 0; done < len(data); {
+			chunk := buf[:min(len(buf), (len(data)-done)*f32Size)]
+			if err := readFull(r, chunk); err != nil {
+				return nil, fmt.Errorf("read tensor %q: %w", e.name, err)
+			}
+			for j := 0; j < len(chunk); j += f32Size {
+				data[done] = math.Float32frombits(binary.LittleEndian.Uint32(chunk[j:]))
+				done++
+			}
+		}
+		f.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: data}
+	}
+	return f, nil
+}
+
+// readHeader reads the length and the JSON header of a file of size bytes,
+// checking the length before allocating for it.
+func readHeader(r io.Reader, size int64) ([]byte, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("file has %d bytes, fewer than the 8 of the header length", size)
 	}
@@ -293,18 +328,18 @@ func read(r io.Reader, size int64) (*File, error) {
 	if !utf8.Valid(header) {
 		return nil, errors.New("header is not valid UTF-8")
 	}
-	entries, meta, err := parseHeader(header)
-	if err != nil {
-		return nil, err
-	}
+	return header, nil
+}
 
+// layOut sorts the entries in file order and checks that they are F32 and
+// tile the dataSize bytes of data exactly; it returns their element counts.
+func layOut(entries []entry, dataSize uint64) ([]int, error) {
 	// Sort by begin, then end, so that empty tensors sharing an offset with
 	// the next tensor come first; the stable sort keeps the header's order
 	// among equal offsets, which is Write's order.
 	slices.SortStableFunc(entries, func(a, b entry) int {
 		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.end, b.end))
 	})
-	dataSize := uint64(size) - 8 - n
 	counts := make([]int, len(entries))
 	var pos uint64
 	for i, e := range entries {
@@ -338,24 +373,7 @@ func read(r io.Reader, size int64) (*File, error) {
 	if pos != dataSize {
 		return nil, fmt.Errorf("the tensors end at byte %d of the data but the file has %d bytes of data", pos, dataSize)
 	}
-
-	f := &File{Metadata: meta, Tensors: make([]Tensor, len(entries))}
-	buf := make([]byte, min(dataSize, chunkSize))
-	for i, e := range entries {
-		data := make([]float32, counts[i])
-		for done := 0; done < len(data); {
-			chunk := buf[:min(len(buf), (len(data)-done)*f32Size)]
-			if err := readFull(r, chunk); err != nil {
-				return nil, fmt.Errorf("read tensor %q: %w", e.name, err)
-			}
-			for j := 0; j < len(chunk); j += f32Size {
-				data[done] = math.Float32frombits(binary.LittleEndian.Uint32(chunk[j:]))
-				done++
-			}
-		}
-		f.Tensors[i] = Tensor{Name: e.name, Shape: e.shape, Data: data}
-	}
-	return f, nil
+	return counts, nil
 }
 
 // parseHeader walks the header's tokens rather than decoding it into a map:

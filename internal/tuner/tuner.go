@@ -22,8 +22,8 @@ import (
 const MaxSide = 1024
 
 // tolerance is the relative error (Frobenius, against float64) a block
-// must meet on the shape to be eligible: verify's forward tolerance.
-const tolerance = 1e-5
+// must meet on the shape to be eligible: the forward tolerance.
+const tolerance = cpuref.TolForward
 
 // Choice is one shape's outcome, for reports.
 type Choice struct {

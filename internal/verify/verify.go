@@ -16,14 +16,6 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
-// Tolerances on ||device - reference||_F / ||reference||_F. float32 sums of
-// up to 784 products keep about six digits; gradients pass through one more
-// product and a mask, updates through one more subtraction.
-const (
-	TolForward  = 1e-5
-	TolGradient = 1e-4
-)
-
 // Check is one tensor's comparison.
 type Check struct {
 	Tensor string
@@ -38,7 +30,7 @@ type Check struct {
 // Pass reports whether the error is within the tolerance; NaN never passes.
 func (c Check) Pass() bool { return c.Err <= c.Tol }
 
-// Step runs Forward, Backward and Step with the optimiser settings h on the
+// Step runs Forward and BackwardStep with the optimiser settings h on the
 // batch of rows rows already on the device (SetBatch or GatherBatch), and the
 // same step in cpuref from the same float32 parameters, velocities and
 // inputs, with the network's loss.
@@ -59,71 +51,130 @@ func Step(net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
 // within moments of a Ctrl-C); the device's calls stay on the caller's
 // goroutine, which run pins to the thread that made the OpenCL context.
 func StepContext(ctx context.Context, net *nn.Network, rows int, h kernels.Hyper) ([]Check, error) {
-	sizes, L := net.Sizes(), net.Layers()
-	w, b, err := net.Params()
-	if err != nil {
+	s := &stepCheck{ctx: ctx, net: net, plan: net.Plan(), rows: rows, sizes: net.Sizes()}
+	if err := s.reference(); err != nil {
 		return nil, err
 	}
-	ref, err := cpuref.FromFloat32(sizes, w, b)
-	if err != nil {
+	if err := s.forward(); err != nil {
 		return nil, err
 	}
-	x, err := net.Read(net.Z[0], rows*sizes[0])
-	if err != nil {
-		return nil, fmt.Errorf("read X: %w", err)
-	}
-	labels32, err := net.Labels(rows)
-	if err != nil {
+	if err := s.backwardStep(h); err != nil {
 		return nil, err
 	}
-	labels := make([]int, rows)
+	return s.checks, nil
+}
+
+// stepCheck is one Step in progress: the device's network and its plan, the
+// reference, and the checks so far. The tensors it compares are the
+// outputs of the plan's launches, in the order they run.
+type stepCheck struct {
+	ctx   context.Context
+	net   *nn.Network
+	plan  *nn.Plan
+	rows  int
+	sizes []int
+
+	ref       *cpuref.Params
+	labels    []int
+	act       *cpuref.Activations // the reference's forward pass
+	deviceAct *cpuref.Activations // the device's, where the backward reference starts
+	checks    []Check
+}
+
+func (s *stepCheck) add(name string, got []float32, want *mat.Dense, tol float64) {
+	s.checks = append(s.checks, Check{Tensor: name, Err: cpuref.RelErr(got, want), Tol: tol, Ref: mat.Norm(want, 2)})
+}
+
+// read reads the plan's tensor name at the step's rows.
+func (s *stepCheck) read(name string) ([]float32, error) {
+	t, ok := s.plan.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("verify: the plan has no tensor %s", name)
+	}
+	got, err := s.net.Read(s.net.Tensor(name), t.Elems(s.rows))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return got, nil
+}
+
+// reference builds the float64 network from the device's parameters and
+// runs its forward pass on the device's batch.
+func (s *stepCheck) reference() error {
+	w, b, err := s.net.Params()
+	if err != nil {
+		return err
+	}
+	if s.ref, err = cpuref.FromFloat32(s.sizes, w, b); err != nil {
+		return err
+	}
+	x, err := s.read("X")
+	if err != nil {
+		return err
+	}
+	labels32, err := s.net.Labels(s.rows)
+	if err != nil {
+		return err
+	}
+	s.labels = make([]int, s.rows)
 	for i, y := range labels32 {
-		labels[i] = int(y)
+		s.labels[i] = int(y)
 	}
+	if err := await(s.ctx, func() { s.act = cpuref.Forward(s.ref, cpuref.Dense32(s.rows, s.sizes[0], x)) }); err != nil {
+		return err
+	}
+	s.deviceAct = &cpuref.Activations{Z: make([]*mat.Dense, len(s.sizes))}
+	s.deviceAct.Z[0] = s.act.Z[0]
+	return nil
+}
 
-	var act *cpuref.Activations
-	if err := await(ctx, func() { act = cpuref.Forward(ref, cpuref.Dense32(rows, sizes[0], x)) }); err != nil {
-		return nil, err
+// forward runs the device's forward pass and checks what each of its
+// launches wrote: Z[l] (the logits last) and Yp, then the batch's loss and
+// correct count.
+func (s *stepCheck) forward() error {
+	L := len(s.sizes) - 1
+	if err := s.net.Forward(s.rows); err != nil {
+		return err
 	}
-	deviceAct := &cpuref.Activations{Z: make([]*mat.Dense, L+1)}
-	deviceAct.Z[0] = act.Z[0]
-
-	var checks []Check
-	add := func(name string, got []float32, want *mat.Dense, tol float64) {
-		checks = append(checks, Check{Tensor: name, Err: cpuref.RelErr(got, want), Tol: tol, Ref: mat.Norm(want, 2)})
-	}
-
-	if err := net.Forward(rows); err != nil {
-		return nil, err
-	}
-	for l := 1; l <= L; l++ {
-		got, err := net.Read(net.Z[l], rows*sizes[l])
-		if err != nil {
-			return nil, err
+	for _, l := range s.plan.Launches {
+		if l.Pass != nn.PassForward {
+			continue
 		}
-		name := fmt.Sprintf("Z%d", l)
-		if l == L {
+		if l.Kernel != nn.KernelGemm {
+			got, err := s.read("Yp")
+			if err != nil {
+				return err
+			}
+			s.add("Yp", got, s.act.Yp, cpuref.TolForward)
+			continue
+		}
+		got, err := s.read(l.C)
+		if err != nil {
+			return err
+		}
+		name := l.C
+		if l.Layer == L {
 			name += " (logits)"
 		}
-		add(name, got, act.Z[l], TolForward)
-		deviceAct.Z[l] = cpuref.Dense32(rows, sizes[l], got)
+		s.add(name, got, s.act.Z[l.Layer], cpuref.TolForward)
+		s.deviceAct.Z[l.Layer] = cpuref.Dense32(s.rows, s.sizes[l.Layer], got)
 	}
-	got, err := net.Read(net.Yp, rows*sizes[L])
+	return s.batchLoss()
+}
+
+// batchLoss checks the summed loss and the correct count against the
+// reference's on the device's logits, so that two logits within rounding of
+// a tie cannot flip an arg-max and fail an exact count.
+func (s *stepCheck) batchLoss() error {
+	loss, correct, err := s.net.BatchLoss(s.rows)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	add("Yp", got, act.Yp, TolForward)
-	loss, correct, err := net.BatchLoss(rows)
-	if err != nil {
-		return nil, err
+	softmaxLoss := cpuref.SoftmaxMinusLabels
+	if s.net.Loss == nn.MSE {
+		softmaxLoss = cpuref.SoftmaxMSE
 	}
-	// On the device's logits, so that two logits within rounding of a tie
-	// cannot flip an arg-max and fail an exact count.
-	softmaxLoss, backward := cpuref.SoftmaxMinusLabels, cpuref.Backward
-	if net.Loss == nn.MSE {
-		softmaxLoss, backward = cpuref.SoftmaxMSE, cpuref.BackwardMSE
-	}
-	_, _, wantLoss, wantCorrect := softmaxLoss(deviceAct.Z[L], labels)
+	_, _, wantLoss, wantCorrect := softmaxLoss(s.deviceAct.Z[len(s.sizes)-1], s.labels)
 	var sumLoss float64
 	hits := 0
 	for i, l := range wantLoss {
@@ -132,80 +183,130 @@ func StepContext(ctx context.Context, net *nn.Network, rows int, h kernels.Hyper
 			hits++
 		}
 	}
-	checks = append(checks,
-		Check{Tensor: "loss (batch sum)", Err: math.Abs(loss-sumLoss) / max(math.Abs(sumLoss), math.SmallestNonzeroFloat64), Tol: TolForward, Ref: sumLoss},
+	s.checks = append(s.checks,
+		Check{Tensor: "loss (batch sum)", Err: math.Abs(loss-sumLoss) / max(math.Abs(sumLoss), math.SmallestNonzeroFloat64), Tol: cpuref.TolForward, Ref: sumLoss},
 		Check{Tensor: "correct (count)", Err: math.Abs(float64(correct - hits)), Tol: 0, Ref: float64(hits)})
+	return nil
+}
 
+// backwardStep runs the reference's backward pass and step, then the
+// device's as training runs it (keeping the gradients it fuses away), and
+// checks per fused update launch, from the last layer, the delta it reads,
+// the dW and db it makes, and then the parameters and velocities it steps.
+func (s *stepCheck) backwardStep(h kernels.Hyper) error {
+	backward := cpuref.Backward
+	if s.net.Loss == nn.MSE {
+		backward = cpuref.BackwardMSE
+	}
 	var grads *cpuref.Grads
-	if err := await(ctx, func() { grads = backward(ref, deviceAct, labels) }); err != nil {
-		return nil, err
+	if err := await(s.ctx, func() { grads = backward(s.ref, s.deviceAct, s.labels) }); err != nil {
+		return err
 	}
-	vel := cpuref.NewVelocity(ref)
-	if h.Momentum != 0 {
-		vw, vb, err := net.Velocity()
-		if err != nil {
-			return nil, err
-		}
-		if vw == nil {
-			return nil, fmt.Errorf("momentum %v on a network without velocities", h.Momentum)
-		}
-		for l := 1; l <= L; l++ {
-			vel.W[l] = cpuref.Dense32(sizes[l-1], sizes[l], vw[l])
-			vel.B[l] = cpuref.Dense32(1, sizes[l], vb[l]).RawRowView(0)
-		}
+	vel, err := s.velocity(h)
+	if err != nil {
+		return err
 	}
-	if err := await(ctx, func() {
-		cpuref.StepMomentum(ref, grads, vel, float64(h.LR), float64(h.Momentum), float64(h.WeightDecay), h.Nesterov)
+	if err := await(s.ctx, func() {
+		cpuref.StepMomentum(s.ref, grads, vel, float64(h.LR), float64(h.Momentum), float64(h.WeightDecay), h.Nesterov)
 	}); err != nil {
-		return nil, err
+		return err
 	}
-	// The step as training runs it, keeping the gradients it fuses away.
-	keep := net.KeepGradients
-	net.KeepGradients = true
-	err = net.BackwardStep(rows, h)
-	net.KeepGradients = keep
+	keep := s.net.KeepGradients
+	s.net.KeepGradients = true
+	err = s.net.BackwardStep(s.rows, h)
+	s.net.KeepGradients = keep
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for l := L; l >= 1; l-- {
-		got, err := net.Read(net.DZ[l], rows*sizes[l])
-		if err != nil {
-			return nil, err
+	updates := s.updates()
+	for _, l := range updates {
+		if err := s.gradients(l, grads); err != nil {
+			return err
 		}
-		name := fmt.Sprintf("dZ%d", l)
-		if l < L {
-			name = fmt.Sprintf("f'(Z%d).dZ%d", l, l)
-		}
-		add(name, got, grads.Delta[l], TolGradient)
-		if got, err = net.Read(net.DW[l], sizes[l-1]*sizes[l]); err != nil {
-			return nil, err
-		}
-		add(fmt.Sprintf("dW%d", l), got, grads.DW[l], TolGradient)
-		if got, err = net.Read(net.DB[l], sizes[l]); err != nil {
-			return nil, err
-		}
-		add(fmt.Sprintf("db%d", l), got, mat.NewDense(1, sizes[l], grads.DB[l]), TolGradient)
 	}
+	return s.stepped(updates, vel, h)
+}
 
-	w, b, err = net.Params()
+// updates are the plan's fused update launches, the last layer's first.
+func (s *stepCheck) updates() []nn.Launch {
+	var out []nn.Launch
+	for _, l := range s.plan.Launches {
+		if l.Epi == kernels.EpiUpdate {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// velocity is the reference's copy of the device's velocities.
+func (s *stepCheck) velocity(h kernels.Hyper) (*cpuref.Velocity, error) {
+	vel := cpuref.NewVelocity(s.ref)
+	if h.Momentum == 0 {
+		return vel, nil
+	}
+	vw, vb, err := s.net.Velocity()
 	if err != nil {
 		return nil, err
 	}
-	for l := L; l >= 1; l-- {
-		add(fmt.Sprintf("W%d updated", l), w[l], ref.W[l], TolGradient)
-		add(fmt.Sprintf("b%d updated", l), b[l], mat.NewDense(1, sizes[l], ref.B[l]), TolGradient)
+	if vw == nil {
+		return nil, fmt.Errorf("momentum %v on a network without velocities", h.Momentum)
 	}
-	if h.Momentum != 0 {
-		vw, vb, err := net.Velocity()
-		if err != nil {
-			return nil, err
-		}
-		for l := L; l >= 1; l-- {
-			add(fmt.Sprintf("vW%d updated", l), vw[l], vel.W[l], TolGradient)
-			add(fmt.Sprintf("vb%d updated", l), vb[l], mat.NewDense(1, sizes[l], vel.B[l]), TolGradient)
-		}
+	for l := 1; l < len(s.sizes); l++ {
+		vel.W[l] = cpuref.Dense32(s.sizes[l-1], s.sizes[l], vw[l])
+		vel.B[l] = cpuref.Dense32(1, s.sizes[l], vb[l]).RawRowView(0)
 	}
-	return checks, nil
+	return vel, nil
+}
+
+// gradients checks the delta an update launch read (its B) and the dW (C)
+// and db (ColSum) it made.
+func (s *stepCheck) gradients(l nn.Launch, grads *cpuref.Grads) error {
+	k := l.Layer
+	got, err := s.read(l.B)
+	if err != nil {
+		return err
+	}
+	name := l.B
+	if k < len(s.sizes)-1 {
+		name = fmt.Sprintf("f'(Z%d).dZ%d", k, k)
+	}
+	s.add(name, got, grads.Delta[k], cpuref.TolGradient)
+	if got, err = s.read(l.C); err != nil {
+		return err
+	}
+	s.add(l.C, got, grads.DW[k], cpuref.TolGradient)
+	if got, err = s.read(l.ColSum); err != nil {
+		return err
+	}
+	s.add(l.ColSum, got, mat.NewDense(1, s.sizes[k], grads.DB[k]), cpuref.TolGradient)
+	return nil
+}
+
+// stepped checks the parameters the update launches wrote, then the
+// velocities.
+func (s *stepCheck) stepped(updates []nn.Launch, vel *cpuref.Velocity, h kernels.Hyper) error {
+	w, b, err := s.net.Params()
+	if err != nil {
+		return err
+	}
+	for _, l := range updates {
+		k := l.Layer
+		s.add(fmt.Sprintf("W%d updated", k), w[k], s.ref.W[k], cpuref.TolGradient)
+		s.add(fmt.Sprintf("b%d updated", k), b[k], mat.NewDense(1, s.sizes[k], s.ref.B[k]), cpuref.TolGradient)
+	}
+	if h.Momentum == 0 {
+		return nil
+	}
+	vw, vb, err := s.net.Velocity()
+	if err != nil {
+		return err
+	}
+	for _, l := range updates {
+		k := l.Layer
+		s.add(fmt.Sprintf("vW%d updated", k), vw[k], vel.W[k], cpuref.TolGradient)
+		s.add(fmt.Sprintf("vb%d updated", k), vb[k], mat.NewDense(1, s.sizes[k], vel.B[k]), cpuref.TolGradient)
+	}
+	return nil
 }
 
 // await runs f on its own goroutine and waits for it or for ctx, whichever
@@ -250,5 +351,5 @@ func GatherAffine(net *nn.Network, set *mnist.Set, rows int, a kernels.Affine) (
 	for _, v := range want {
 		norm += v * v
 	}
-	return Check{Tensor: "X (gather_affine)", Err: cpuref.RelErrVec(x, want), Tol: TolForward, Ref: math.Sqrt(norm)}, nil
+	return Check{Tensor: "X (gather_affine)", Err: cpuref.RelErrVec(x, want), Tol: cpuref.TolForward, Ref: math.Sqrt(norm)}, nil
 }

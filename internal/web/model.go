@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/mnist-cl/mnist-cl/internal/digit"
 	"github.com/mnist-cl/mnist-cl/nn"
@@ -28,7 +27,7 @@ type Model struct {
 func NewModel(ck *nn.Checkpoint) (*Model, error) {
 	s := ck.Sizes
 	if len(s) < 2 || s[0] != digit.Side*digit.Side || s[len(s)-1] != classes {
-		return nil, fmt.Errorf("the network is %s; the drawing page needs %d inputs and %d classes", sizes(s), digit.Side*digit.Side, classes)
+		return nil, fmt.Errorf("the network is %s; the drawing page needs %d inputs and %d classes", nn.FormatSizes(s), digit.Side*digit.Side, classes)
 	}
 	L := len(s) - 1
 	if len(ck.W) != L+1 || len(ck.B) != L+1 {
@@ -39,7 +38,7 @@ func NewModel(ck *nn.Checkpoint) (*Model, error) {
 			return nil, fmt.Errorf("layer %d: %d weights and %d biases, want %dx%d and %d", l, len(ck.W[l]), len(ck.B[l]), s[l-1], s[l], s[l])
 		}
 	}
-	sum := fmt.Sprintf("%s, %s loss, %d of %d epochs trained", sizes(s), ck.Config.Loss, ck.Epoch, ck.Config.Epochs)
+	sum := fmt.Sprintf("%s, %s loss, %d of %d epochs trained", nn.FormatSizes(s), ck.Config.Loss, ck.Epoch, ck.Config.Epochs)
 	return &Model{sizes: append([]int(nil), s...), w: ck.W, b: ck.B, Summary: sum}, nil
 }
 
@@ -108,12 +107,4 @@ func softmax(z []float32) []float32 {
 		p[j] = float32(e[j] / sum)
 	}
 	return p
-}
-
-func sizes(s []int) string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[i] = fmt.Sprint(v)
-	}
-	return strings.Join(out, "-")
 }

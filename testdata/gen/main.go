@@ -53,34 +53,37 @@ func main() {
 	}
 }
 
+// readSource reads one of the module's files, checks its checksum and
+// decompresses it.
+func readSource(src, name string) ([]byte, error) {
+	path := filepath.Join(src, "data", name)
+	gz, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(gz)
+	if got := hex.EncodeToString(sum[:]); got != sources[name] {
+		return nil, fmt.Errorf("%s: sha256 %s, want %s", path, got, sources[name])
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return raw, nil
+}
+
 func run(out string) error {
 	src, err := moduleDir()
 	if err != nil {
 		return err
 	}
-	read := func(name string) ([]byte, error) {
-		path := filepath.Join(src, "data", name)
-		gz, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(gz)
-		if got := hex.EncodeToString(sum[:]); got != sources[name] {
-			return nil, fmt.Errorf("%s: sha256 %s, want %s", path, got, sources[name])
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(gz))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		raw, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return raw, nil
-	}
 	files := map[string][]byte{}
 	for name := range sources {
-		raw, err := read(name)
+		raw, err := readSource(src, name)
 		if err != nil {
 			return err
 		}
