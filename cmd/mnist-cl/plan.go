@@ -47,7 +47,8 @@ func runPlan(e *env, args []string) error {
 // printTensors lists the plan's buffers; velocities only with momentum.
 func printTensors(w io.Writer, p *nn.Plan, momentum bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "tensor\trows\tcols\trole\tbytes")
+	// Every cell ends in a tab: right-aligned columns need the last one closed.
+	fmt.Fprintln(tw, "tensor\trows\tcols\trole\tbytes\t")
 	var total uint64
 	for _, t := range p.Tensors {
 		if t.Role == nn.Velocity && !momentum {
@@ -57,10 +58,10 @@ func printTensors(w io.Writer, p *nn.Plan, momentum bool) error {
 		if t.Batched {
 			rows = "batch " + rows
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.Name, rows, t.Cols, t.Role, thousands(float64(t.Bytes())))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t\n", t.Name, rows, t.Cols, t.Role, thousands(float64(t.Bytes())))
 		total += t.Bytes()
 	}
-	fmt.Fprintf(tw, "total\t\t\t\t%s\n", thousands(float64(total)))
+	fmt.Fprintf(tw, "total\t\t\t\t%s\t\n", thousands(float64(total)))
 	return tw.Flush()
 }
 
