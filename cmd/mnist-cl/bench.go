@@ -41,15 +41,16 @@ type benchOptions struct {
 	epoch bool
 }
 
-const benchHelp = `Times, on the device, each of the GEMMs of one batch-128 training step of
-the default 784-512-256-10 network (the GEMM launches of its nn.Plan, see
-mnist-cl plan), the whole step (forward, backward, update) at batch 64, 128
-and 512, the same step in cpuref (float64 gonum), one epoch of training, and
-reports the process's peak resident memory. Each figure is the median of
--reps loops that queue the work for about 50 ms and wait once.
-The register GEMM runs the blocks train would, tuning first the shapes the
-cache lacks (MNISTCL_TUNE=off keeps the built-in blocks). Progress goes to
-stderr, the report to stdout.`
+const benchHelp = `Measures, on the device: its fma peak (peak.cl); each of the GEMMs of one
+batch-128 training step of the default 784-512-256-10 network (the GEMM
+launches of its nn.Plan, see mnist-cl plan), with its share of the peak; the
+whole step at batch 64, 128 and 512; every launch of a step timed by itself
+with profiling events (-launches); the same step in cpuref (float64 gonum);
+one epoch of training; and the process's peak resident memory. Each figure
+but the per-launch ones is the median of -reps loops that queue the work for
+about 50 ms and wait once. The register GEMM runs the blocks train would,
+tuning first the shapes the cache lacks (MNISTCL_TUNE=off keeps the built-in
+blocks). Progress goes to stderr, the report to stdout.`
 
 // benchStepBatches are the batches bench times a step at; the default batch
 // is among them, for the cpuref ratio.

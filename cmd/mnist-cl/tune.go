@@ -10,10 +10,12 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
-const tuneHelp = `Measures every candidate register block of the GEMM on each product of a
-training step (each checked against cpuref first), prints the choice per shape
+const tuneHelp = `Times the register-GEMM blocks that fit this device's registers (about a
+dozen per product, a few builds of a second each) on each product of a
+training step, each checked against cpuref first, prints the choice per shape
 and stores it in the per-user cache, which train, verify and bench then use.
-Training tunes missing shapes by itself; this redoes all of them.`
+Training tunes missing shapes by itself; this redoes all of them. Ctrl-C
+stops it at the next candidate and leaves the cache as it was.`
 
 func runTune(e *env, args []string) error {
 	fs := newFlags("tune")
