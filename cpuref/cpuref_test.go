@@ -256,14 +256,25 @@ func TestSoftmaxMinusLabels(t *testing.T) {
 		})
 	}
 
+	checkLabelPanics(t, "", "Loss", "Backward", SoftmaxMinusLabels, Loss, Backward)
+}
+
+// checkLabelPanics checks that a loss's softmax, its Loss and its Backward
+// (named lossName and backName) panic on labels out of range and on too few
+// labels; tooFew prefixes the too-few message.
+func checkLabelPanics(t *testing.T, tooFew, lossName, backName string,
+	softmax func(*mat.Dense, []int) (yp, dZ *mat.Dense, loss []float64, correct []bool),
+	loss func(*Params, *mat.Dense, []int) float64,
+	backward func(*Params, *Activations, []int) *Grads) {
+	t.Helper()
 	lg := mat.NewDense(2, 3, nil)
-	mustPanic(t, "label -1", "label -1 of row 1", func() { SoftmaxMinusLabels(lg, []int{0, -1}) })
-	mustPanic(t, "label = classes", "label 3 of row 0", func() { SoftmaxMinusLabels(lg, []int{3, 0}) })
-	mustPanic(t, "too few labels", "1 labels for 2 rows", func() { SoftmaxMinusLabels(lg, []int{0}) })
+	mustPanic(t, "label -1", "label -1 of row 1", func() { softmax(lg, []int{0, -1}) })
+	mustPanic(t, "label = classes", "label 3 of row 0", func() { softmax(lg, []int{3, 0}) })
+	mustPanic(t, "too few labels", tooFew+"1 labels for 2 rows", func() { softmax(lg, []int{0}) })
 	x := mat.NewDense(1, 2, []float64{1, 2})
 	p := &Params{Sizes: []int{2, 3}, W: []*mat.Dense{nil, mat.NewDense(2, 3, nil)}, B: [][]float64{nil, make([]float64, 3)}}
-	mustPanic(t, "Loss label out of range", "label 7", func() { Loss(p, x, []int{7}) })
-	mustPanic(t, "Backward label out of range", "label 3", func() { Backward(p, Forward(p, x), []int{3}) })
+	mustPanic(t, lossName+" label out of range", "label 7", func() { loss(p, x, []int{7}) })
+	mustPanic(t, backName+" label out of range", "label 3", func() { backward(p, Forward(p, x), []int{3}) })
 }
 
 func TestColSum(t *testing.T) {
@@ -520,31 +531,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 	for ti, tc := range tests {
 		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
 			L := len(tc.sizes) - 1
-			classes := tc.sizes[L]
-			lo := -1.0
-			if tc.sizes[0] == 784 {
-				lo = 0 // pixels in [0, 1)
-			}
-			var (
-				p      *Params
-				x      *mat.Dense
-				labels []int
-			)
-			for seed := uint64(0); ; seed++ {
-				if seed == 1000 {
-					t.Fatal("no data in 1000 draws keeps every ReLU away from its kink")
-				}
-				rng := rand.New(rand.NewPCG(uint64(ti), seed))
-				p = randParams(rng, tc.sizes)
-				x = randDense(rng, tc.batch, tc.sizes[0], lo, 1)
-				labels = make([]int, tc.batch)
-				for i := range labels {
-					labels[i] = rng.IntN(classes)
-				}
-				if _, m, alive := forwardFrom(p, x, 0, labels); m >= pickMargin && alive {
-					break
-				}
-			}
+			p, x, labels := drawAwayFromKink(t, tc.sizes, tc.batch, uint64(ti))
 
 			a := Forward(p, x)
 			g := Backward(p, a, labels)
@@ -602,6 +589,33 @@ func TestGradientFiniteDifference(t *testing.T) {
 			}
 			t.Logf("worst relative error against finite differences: %.2g", worst)
 		})
+	}
+}
+
+// drawAwayFromKink draws parameters, a batch and labels for sizes from the
+// PCG stream (stream, seed) for seed 0, 1, ... until every ReLU is at least
+// pickMargin away from its kink. An input of 784 takes pixels in [0, 1).
+func drawAwayFromKink(t *testing.T, sizes []int, batch int, stream uint64) (p *Params, x *mat.Dense, labels []int) {
+	t.Helper()
+	L := len(sizes) - 1
+	lo := -1.0
+	if sizes[0] == 784 {
+		lo = 0 // pixels in [0, 1)
+	}
+	for seed := uint64(0); ; seed++ {
+		if seed == 1000 {
+			t.Fatal("no data in 1000 draws keeps every ReLU away from its kink")
+		}
+		rng := rand.New(rand.NewPCG(stream, seed))
+		p = randParams(rng, sizes)
+		x = randDense(rng, batch, sizes[0], lo, 1)
+		labels = make([]int, batch)
+		for i := range labels {
+			labels[i] = rng.IntN(sizes[L])
+		}
+		if _, m, alive := forwardFrom(p, x, 0, labels); m >= pickMargin && alive {
+			return p, x, labels
+		}
 	}
 }
 

@@ -124,14 +124,7 @@ func TestSoftmaxMSEByHand(t *testing.T) {
 		})
 	}
 
-	lg := mat.NewDense(2, 3, nil)
-	mustPanic(t, "label -1", "label -1 of row 1", func() { SoftmaxMSE(lg, []int{0, -1}) })
-	mustPanic(t, "label = classes", "label 3 of row 0", func() { SoftmaxMSE(lg, []int{3, 0}) })
-	mustPanic(t, "too few labels", "SoftmaxMSE: 1 labels for 2 rows", func() { SoftmaxMSE(lg, []int{0}) })
-	x := mat.NewDense(1, 2, []float64{1, 2})
-	p := &Params{Sizes: []int{2, 3}, W: []*mat.Dense{nil, mat.NewDense(2, 3, nil)}, B: [][]float64{nil, make([]float64, 3)}}
-	mustPanic(t, "LossMSE label out of range", "label 7", func() { LossMSE(p, x, []int{7}) })
-	mustPanic(t, "BackwardMSE label out of range", "label 3", func() { BackwardMSE(p, Forward(p, x), []int{3}) })
+	checkLabelPanics(t, "SoftmaxMSE: ", "LossMSE", "BackwardMSE", SoftmaxMSE, LossMSE, BackwardMSE)
 }
 
 // TestSoftmaxMSEFiniteDifference checks dZ against central differences of
@@ -268,30 +261,7 @@ func TestBackwardMSEFiniteDifference(t *testing.T) {
 	for ti, tc := range tests {
 		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
 			L := len(tc.sizes) - 1
-			lo := -1.0
-			if tc.sizes[0] == 784 {
-				lo = 0 // pixels in [0, 1)
-			}
-			var (
-				p      *Params
-				x      *mat.Dense
-				labels []int
-			)
-			for seed := uint64(0); ; seed++ {
-				if seed == 1000 {
-					t.Fatal("no data in 1000 draws keeps every ReLU away from its kink")
-				}
-				rng := rand.New(rand.NewPCG(100+uint64(ti), seed))
-				p = randParams(rng, tc.sizes)
-				x = randDense(rng, tc.batch, tc.sizes[0], lo, 1)
-				labels = make([]int, tc.batch)
-				for i := range labels {
-					labels[i] = rng.IntN(tc.sizes[L])
-				}
-				if _, m, alive := forwardFrom(p, x, 0, labels); m >= pickMargin && alive {
-					break
-				}
-			}
+			p, x, labels := drawAwayFromKink(t, tc.sizes, tc.batch, 100+uint64(ti))
 
 			a := Forward(p, x)
 			g := BackwardMSE(p, a, labels)
