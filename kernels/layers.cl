@@ -212,6 +212,26 @@ static inline void softmaxRow(__global const float *z, const int cols, int *arg,
 	*others = o;
 }
 
+// lossRow is where both softmax kernels start on row r: its logits z,
+// softmaxRow's arg-max, max and sum of the others, its label and
+// inv = 1 / (1 + others), the reciprocal of the row's sum of exp(z - max).
+typedef struct {
+	__global const float *z;
+	int arg, label;
+	float mx, others, inv;
+} lossRow;
+
+static inline lossRow loadLossRow(__global const float *logits, __global const int *labels,
+				  const int r, const int cols)
+{
+	lossRow w;
+	w.z = logits + (size_t)r * cols;
+	softmaxRow(w.z, cols, &w.arg, &w.mx, &w.others);
+	w.label = labels[r];
+	w.inv = 1.0f / (1.0f + w.others);
+	return w;
+}
+
 // softmax_minus_labels: one work-item per row. dZ3 = Yp - Y, scaled by
 // 1/batch because the loss is the batch mean. The softmax subtracts the row's
 // max so exp never overflows. It also writes each row's loss
@@ -229,12 +249,10 @@ __kernel void softmax_minus_labels(__global const float *restrict logits,
 	const int r = get_global_id(0);
 	if (r >= rows)
 		return;
-	__global const float *z = logits + (size_t)r * cols;
-	int arg;
-	float mx, others;
-	softmaxRow(z, cols, &arg, &mx, &others);
-	const int label = labels[r];
-	const float inv = 1.0f / (1.0f + others);
+	const lossRow w = loadLossRow(logits, labels, r, cols);
+	__global const float *z = w.z;
+	const int arg = w.arg, label = w.label;
+	const float mx = w.mx, others = w.others, inv = w.inv;
 	for (int c = 0; c < cols; c++) {
 		const float p = (c == arg) ? inv : exp(z[c] - mx) * inv;
 		// Yp - 1 at a confident right answer is a difference of two
@@ -275,12 +293,10 @@ __kernel void softmax_mse(__global const float *restrict logits,
 	const int r = get_global_id(0);
 	if (r >= rows)
 		return;
-	__global const float *z = logits + (size_t)r * cols;
-	int arg;
-	float mx, others;
-	softmaxRow(z, cols, &arg, &mx, &others);
-	const int label = labels[r];
-	const float inv = 1.0f / (1.0f + others);
+	const lossRow w = loadLossRow(logits, labels, r, cols);
+	__global const float *z = w.z;
+	const int arg = w.arg, label = w.label;
+	const float mx = w.mx, others = w.others, inv = w.inv;
 	__global float *p = Yp + (size_t)r * cols;
 	float rest = 0.0f, q2 = 0.0f;
 	for (int c = 0; c < cols; c++) {
