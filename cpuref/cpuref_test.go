@@ -540,17 +540,8 @@ func TestGradientFiniteDifference(t *testing.T) {
 			if g.DZ[0] != nil || g.Delta[0] != nil || g.DW[0] != nil || g.DB[0] != nil {
 				t.Error("index 0 of the gradients is not nil")
 			}
-			if g.Delta[L] != g.DZ[L] {
-				t.Error("Delta[L] is not DZ[L]")
-			}
 			want := Loss(p, x, labels)
-			var mean float64
-			for _, v := range g.Loss {
-				mean += v
-			}
-			if mean /= float64(tc.batch); math.Abs(mean-want) > 1e-14*want {
-				t.Errorf("mean of Grads.Loss = %v, Loss = %v", mean, want)
-			}
+			checkGradsLoss(t, g, want, 1e-14, "Loss")
 			if l2, _, _ := forwardFrom(p, x, 0, labels); math.Abs(l2-want) > 1e-14*want {
 				t.Errorf("Loss = %v, composed kernels give %v", want, l2)
 			}
@@ -589,6 +580,24 @@ func TestGradientFiniteDifference(t *testing.T) {
 			}
 			t.Logf("worst relative error against finite differences: %.2g", worst)
 		})
+	}
+}
+
+// checkGradsLoss checks that g's Delta[L] is its DZ[L] and that the mean of
+// g.Loss is want, the batch loss from the function called name, to a
+// relative tol.
+func checkGradsLoss(t *testing.T, g *Grads, want, tol float64, name string) {
+	t.Helper()
+	L := len(g.DZ) - 1
+	if g.Delta[L] != g.DZ[L] {
+		t.Error("Delta[L] is not DZ[L]")
+	}
+	var mean float64
+	for _, v := range g.Loss {
+		mean += v
+	}
+	if mean /= float64(len(g.Loss)); math.Abs(mean-want) > tol*want {
+		t.Errorf("mean of Grads.Loss = %v, %s = %v", mean, name, want)
 	}
 }
 

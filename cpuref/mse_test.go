@@ -265,17 +265,7 @@ func TestBackwardMSEFiniteDifference(t *testing.T) {
 
 			a := Forward(p, x)
 			g := BackwardMSE(p, a, labels)
-			if g.Delta[L] != g.DZ[L] {
-				t.Error("Delta[L] is not DZ[L]")
-			}
-			want := LossMSE(p, x, labels)
-			var mean float64
-			for _, v := range g.Loss {
-				mean += v
-			}
-			if mean /= float64(tc.batch); math.Abs(mean-want) > 1e-15*want {
-				t.Errorf("mean of Grads.Loss = %v, LossMSE = %v", mean, want)
-			}
+			checkGradsLoss(t, g, LossMSE(p, x, labels), 1e-15, "LossMSE")
 			ce := Backward(p, a, labels)
 
 			// forwardFrom supplies the ReLU margin; the loss is LossMSE's.
