@@ -70,14 +70,7 @@ func TestMatMul(t *testing.T) {
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
 			t.Run(fmt.Sprintf("%s/%dx%dx%d", f.name, m, n, k), func(t *testing.T) {
-				ar, ac := m, k
-				if f.ta {
-					ar, ac = k, m
-				}
-				br, bc := k, n
-				if f.tb {
-					br, bc = n, k
-				}
+				ar, ac, br, bc := Operands(m, n, k, f.ta, f.tb)
 				a, b := randDense(rng, ar, ac, -1, 1), randDense(rng, br, bc, -1, 1)
 				a0, b0 := mat.DenseCopyOf(a), mat.DenseCopyOf(b)
 				at := func(i, p int) float64 { // op(a)[i, p]

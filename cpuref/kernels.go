@@ -38,6 +38,20 @@ func MatMul(a, b *mat.Dense, transA, transB bool) *mat.Dense {
 	return c
 }
 
+// Operands returns the shapes of a (ar x ac) and b (br x bc) that
+// MatMul(a, b, transA, transB) takes to make an m x n product over k.
+func Operands(m, n, k int, transA, transB bool) (ar, ac, br, bc int) {
+	ar, ac = m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc = k, n
+	if transB {
+		br, bc = n, k
+	}
+	return ar, ac, br, bc
+}
+
 // AddBias returns a + b with b broadcast over the rows: the logits' form,
 // Z3 = Z2 W3 + b3, with no activation on the last layer.
 // It panics unless len(bias) is the number of columns of a.

@@ -82,14 +82,7 @@ func TestGemm(t *testing.T) {
 					continue
 				}
 				for _, f := range []struct{ ta, tb bool }{{false, false}, {true, false}, {false, true}} {
-					ar, ac := m, k
-					if f.ta {
-						ar, ac = k, m
-					}
-					br, bc := k, n
-					if f.tb {
-						br, bc = n, k
-					}
+					ar, ac, br, bc := cpuref.Operands(m, n, k, f.ta, f.tb)
 					a32 := cltest.Float32(cltest.Rand(rng, ar, ac, -1, 1))
 					b32 := cltest.Float32(cltest.Rand(rng, br, bc, -1, 1))
 					a := cltest.Buffer(t, ctx, q, ar*ac, a32)
