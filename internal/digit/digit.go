@@ -333,27 +333,13 @@ func paperLevels(img image.Image) []uint8 {
 			copy(out[y*w:(y+1)*w], m.Y[m.YOffset(b.Min.X, b.Min.Y+y):])
 		}
 	case *image.NRGBA:
-		for y := range h {
-			p := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			for x := range w {
-				q := p[4*x : 4*x+4 : 4*x+4]
-				a := uint32(q[3])
-				over := func(c uint8) uint32 { return (uint32(c)*a + 255*(255-a) + 127) / 255 }
-				out[y*w+x] = luma8(over(q[0]), over(q[1]), over(q[2]))
-			}
-		}
+		lumaOverWhite(out, w, h, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride,
+			func(c, a uint32) uint32 { return (c*a + 255*(255-a) + 127) / 255 })
 	case *image.RGBA:
-		for y := range h {
-			p := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			for x := range w {
-				q := p[4*x : 4*x+4 : 4*x+4]
-				// Premultiplied, so white shows through as 255-a; min
-				// guards against colours brighter than their alpha allows.
-				a := uint32(q[3])
-				over := func(c uint8) uint32 { return min(255, uint32(c)+255-a) }
-				out[y*w+x] = luma8(over(q[0]), over(q[1]), over(q[2]))
-			}
-		}
+		// Premultiplied, so white shows through as 255-a; min guards
+		// against colours brighter than their alpha allows.
+		lumaOverWhite(out, w, h, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride,
+			func(c, a uint32) uint32 { return min(255, c+255-a) })
 	case *image.Paletted:
 		// An index past the palette is paper: the image is malformed, and
 		// ink that may not exist should not be invented.
@@ -387,6 +373,19 @@ func paperLevels(img image.Image) []uint8 {
 		}
 	}
 	return out
+}
+
+// lumaOverWhite writes into out (w x h) the luma of the RGBA bytes in pix,
+// rows stride apart, each channel laid over white by over(channel, alpha).
+func lumaOverWhite(out []uint8, w, h int, pix []uint8, stride int, over func(c, a uint32) uint32) {
+	for y := range h {
+		p := pix[y*stride:]
+		for x := range w {
+			q := p[4*x : 4*x+4 : 4*x+4]
+			a := uint32(q[3])
+			out[y*w+x] = luma8(over(uint32(q[0]), a), over(uint32(q[1]), a), over(uint32(q[2]), a))
+		}
+	}
 }
 
 // luma8 is color.GrayModel's luma for 8-bit channels.
