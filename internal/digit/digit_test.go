@@ -2,7 +2,6 @@ package digit
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -330,19 +329,12 @@ func TestFormats(t *testing.T) {
 // alone costs up to 0.6 in relative L2. So the test holds the plain error
 // to a mean, and the error at the best shift by a pixel to a worst case too.
 func TestMNISTRoundTrip(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "mnist-small", mnist.TestImagesFile))
+	small := filepath.Join("..", "..", "testdata", "mnist-small")
+	set, err := mnist.ReadSet(filepath.Join(small, mnist.TestImagesFile), filepath.Join(small, mnist.TestLabelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, n, rows, cols, err := mnist.ReadImages(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, n, rows, cols := set.Images, set.Len(), set.Rows, set.Cols
 	const count, scale = 50, 4
 	if rows != Side || cols != Side || n < count {
 		t.Fatalf("%d images of %dx%d, want %d of %dx%[3]d", n, rows, cols, count, Side)
