@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"os"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,22 +19,6 @@ import (
 // context and PoCL's per-context state) is several MiB each.
 const soakGrowth = 20 << 20
 
-// soakRSS is the process's resident set size in bytes, after handing freed
-// Go memory back to the system so that only memory held counts.
-func soakRSS(t *testing.T) int64 {
-	t.Helper()
-	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := strconv.ParseInt(strings.Fields(string(b))[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
-}
-
 // soak runs body(i) for i in [0, iterations), samples resident memory at a
 // third, two thirds and the end, and fails if it grew by more than
 // soakGrowth over the last two thirds; what names the iterations in the log.
@@ -48,11 +28,11 @@ func soak(t *testing.T, what string, iterations int, body func(i int)) {
 	var samples []int64
 	for i := range iterations {
 		if i == iterations/3 || i == 2*iterations/3 {
-			samples = append(samples, soakRSS(t))
+			samples = append(samples, cltest.RSS(t))
 		}
 		body(i)
 	}
-	samples = append(samples, soakRSS(t))
+	samples = append(samples, cltest.RSS(t))
 	t.Logf("%d %s in %.1fs; RSS at iterations %d, %d, %d: %d, %d, %d MiB",
 		iterations, what, time.Since(start).Seconds(), iterations/3, 2*iterations/3, iterations,
 		samples[0]>>20, samples[1]>>20, samples[2]>>20)
