@@ -10,7 +10,6 @@ import (
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
-	"image/png"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 	"github.com/mnist-cl/mnist-cl/mnist"
 )
 
@@ -62,15 +62,6 @@ func sevenOn(paper, ink color.Color) *image.RGBA {
 func drawSeven(img draw.Image, off image.Point, ink color.Color) {
 	fill(img, image.Rect(60, 40, 240, 80).Add(off), ink)
 	fill(img, image.Rect(200, 40, 240, 260).Add(off), ink)
-}
-
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 func encodeJPEG(t testing.TB, img image.Image, quality int) []byte {
@@ -305,7 +296,7 @@ func TestFormats(t *testing.T) {
 		data []byte
 		tol  float64
 	}{
-		{"PNG", encodePNG(t, img), 0},
+		{"PNG", testutil.EncodePNG(t, img), 0},
 		{"GIF", encodeGIF(t, img), 0},
 		{"JPEG quality 90", encodeJPEG(t, img, 90), 0.01},
 		{"JPEG quality 30", encodeJPEG(t, img, 30), 0.01},
@@ -350,7 +341,7 @@ func TestMNISTRoundTrip(t *testing.T) {
 			x, y := p%(Side*scale)/scale, p/(Side*scale)/scale
 			img.Pix[p] = 255 - orig[y*Side+x]
 		}
-		got := mustDecode(t, encodePNG(t, img))
+		got := mustDecode(t, testutil.EncodePNG(t, img))
 		if s := measure(t, got); math.Abs(s.cx-Side/2) > 0.5 || math.Abs(s.cy-Side/2) > 0.5 {
 			t.Errorf("digit %d: centre of mass (%.2f, %.2f), want within 0.5 of (14, 14)", i, s.cx, s.cy)
 		}
@@ -431,7 +422,7 @@ func TestBlank(t *testing.T) {
 // error that names the problem, and that a header claiming a huge image
 // costs no more than the file does.
 func TestBadData(t *testing.T) {
-	good := encodePNG(t, barOn(white, black))
+	good := testutil.EncodePNG(t, barOn(white, black))
 	goodJPEG := encodeJPEG(t, barOn(white, black), 80)
 	tests := []struct {
 		name string
@@ -490,7 +481,7 @@ func TestBadData(t *testing.T) {
 // TestSizeLimits checks the limits that apply before and without decoding.
 func TestSizeLimits(t *testing.T) {
 	// The file limit, lowered so that the test needs no 64 MiB.
-	data := encodePNG(t, barOn(white, black))
+	data := testutil.EncodePNG(t, barOn(white, black))
 	if _, err := decode(bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Errorf("file at the limit: %v", err)
 	}
@@ -513,7 +504,7 @@ func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	img := sevenOn(white, black)
 	pngPath := filepath.Join(dir, "seven.png")
-	if err := os.WriteFile(pngPath, encodePNG(t, img), 0o644); err != nil {
+	if err := os.WriteFile(pngPath, testutil.EncodePNG(t, img), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Load(pngPath)
