@@ -481,37 +481,8 @@ func TestGather(t *testing.T) {
 func gatherCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, pixels int) {
 	const n = 50
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 14))
-	images := make([]uint8, n*pixels)
-	digits := make([]uint8, n)
-	for i := range images {
-		images[i] = uint8(rng.IntN(256))
-	}
-	for i := range digits {
-		digits[i] = uint8(rng.IntN(10))
-	}
-	perm := make([]int32, n)
-	for i, p := range rng.Perm(n) {
-		perm[i] = int32(p)
-	}
-	ib, _ := ctx.NewBuffer(len(images))
-	db, _ := ctx.NewBuffer(len(digits))
-	pb, _ := ctx.NewBuffer(4 * n)
-	lb, _ := ctx.NewBuffer(4 * n)
-	for _, b := range []*cl.Buffer{ib, db, pb, lb} {
-		if b == nil {
-			t.Fatal("buffer allocation failed")
-		}
-		defer b.Release()
-	}
-	if err := q.WriteUint8(ib, 0, images); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.WriteUint8(db, 0, digits); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.WriteInt32(pb, 0, perm); err != nil {
-		t.Fatal(err)
-	}
+	d := newAugmentData(t, ctx, q, rng, n, pixels)
+	images, digits, perm, ib, db, pb, lb := d.images, d.digits, d.perm, d.ib, d.db, d.pb, d.lb
 	for _, fr := range [][2]int{{0, 1}, {3, 7}, {43, 7}, {0, 50}} {
 		first, rows := fr[0], fr[1]
 		x := cltest.Buffer(t, ctx, q, rows*pixels, nil)
