@@ -3,7 +3,6 @@ package cl_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -16,15 +15,7 @@ import (
 // skip, so a machine without OpenCL cannot pass the tests by accident.
 func device(t testing.TB) cl.Device {
 	t.Helper()
-	devs, err := cl.AllDevices()
-	if err != nil {
-		t.Fatalf("no OpenCL device to test on (install pocl-opencl-icd): %v", err)
-	}
-	d, err := cl.Choose(devs, os.Getenv("MNISTCL_DEVICE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return cltest.Choose(t)
 }
 
 func open(t testing.TB, profiling bool) (*cl.Context, *cl.Queue) {

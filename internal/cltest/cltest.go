@@ -31,6 +31,13 @@ func Device(t testing.TB) cl.Device {
 	// when a context is used from a thread other than the one that made it.
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
+	return Choose(t)
+}
+
+// Choose is Device without the thread lock: the device MNISTCL_DEVICE names,
+// else the default choice.
+func Choose(t testing.TB) cl.Device {
+	t.Helper()
 	devs, err := cl.AllDevices()
 	if err != nil {
 		t.Fatalf("no OpenCL device to test on (run scripts/setup.sh): %v", err)
