@@ -39,7 +39,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 
@@ -91,7 +90,7 @@ const (
 func Load(path string) ([]uint8, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, withoutPath(err))
+		return nil, fmt.Errorf("read %s: %w", path, atomicfile.WithoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
 		// Opening a named pipe would wait for a writer, and reading a
@@ -102,26 +101,7 @@ func Load(path string) ([]uint8, error) {
 		return nil, fmt.Errorf("read %s: %w: the file is %d bytes, over the %d MiB limit",
 			path, ErrTooLarge, fi.Size(), MaxFileBytes>>20)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, withoutPath(err))
-	}
-	defer f.Close()
-	px, err := Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return px, nil
-}
-
-// withoutPath drops the path that os errors carry, since the caller names it
-// already.
-func withoutPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return atomicfile.Read(path, Decode)
 }
 
 // Decode reads a PNG, JPEG or GIF image from r, at most MaxFileBytes of it,
