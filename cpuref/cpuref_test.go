@@ -508,10 +508,7 @@ func centralDiff(t *testing.T, v *float64, loss func() (float64, float64)) float
 }
 
 func TestGradientFiniteDifference(t *testing.T) {
-	tests := []struct {
-		sizes []int
-		batch int
-	}{
+	tests := []netCase{
 		{[]int{5, 4, 3}, 1},
 		{[]int{5, 4, 3}, 7},
 		{[]int{7, 6, 5, 3}, 1},
@@ -521,59 +518,56 @@ func TestGradientFiniteDifference(t *testing.T) {
 		{[]int{784, 3, 10}, 2},
 		{[]int{4, 10}, 3}, // no hidden layer: softmax regression
 	}
-	for ti, tc := range tests {
-		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
-			L := len(tc.sizes) - 1
-			p, x, labels := drawAwayFromKink(t, tc.sizes, tc.batch, uint64(ti))
+	forKinkFree(t, tests, 0, func(t *testing.T, tc netCase, p *Params, x *mat.Dense, labels []int) {
+		L := len(tc.sizes) - 1
 
-			a := Forward(p, x)
-			g := Backward(p, a, labels)
+		a := Forward(p, x)
+		g := Backward(p, a, labels)
 
-			// Structure: the index-0 convention and the loss Backward reports.
-			if g.DZ[0] != nil || g.Delta[0] != nil || g.DW[0] != nil || g.DB[0] != nil {
-				t.Error("index 0 of the gradients is not nil")
-			}
-			want := Loss(p, x, labels)
-			checkGradsLoss(t, g, want, 1e-14, "Loss")
-			if l2, _, _ := forwardFrom(p, x, 0, labels); math.Abs(l2-want) > 1e-14*want {
-				t.Errorf("Loss = %v, composed kernels give %v", want, l2)
-			}
+		// Structure: the index-0 convention and the loss Backward reports.
+		if g.DZ[0] != nil || g.Delta[0] != nil || g.DW[0] != nil || g.DB[0] != nil {
+			t.Error("index 0 of the gradients is not nil")
+		}
+		want := Loss(p, x, labels)
+		checkGradsLoss(t, g, want, 1e-14, "Loss")
+		if l2, _, _ := forwardFrom(p, x, 0, labels); math.Abs(l2-want) > 1e-14*want {
+			t.Errorf("Loss = %v, composed kernels give %v", want, l2)
+		}
 
-			worst := 0.0
-			loss := func() (float64, float64) {
-				_, m, _ := forwardFrom(p, x, 0, labels)
-				return Loss(p, x, labels), m
-			}
-			for l := 1; l <= L; l++ {
-				fdW, fdB := finiteDiffLayer(t, p, l, loss)
-				worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
-			}
+		worst := 0.0
+		loss := func() (float64, float64) {
+			_, m, _ := forwardFrom(p, x, 0, labels)
+			return Loss(p, x, labels), m
+		}
+		for l := 1; l <= L; l++ {
+			fdW, fdB := finiteDiffLayer(t, p, l, loss)
+			worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
+		}
 
-			// dZ[l] = dLoss/dZ[l], treating layer l's output as the input of
-			// the rest of the network.
-			for l := 1; l <= L; l++ {
-				z := mat.DenseCopyOf(a.Z[l])
-				r, c := z.Dims()
-				raw := z.RawMatrix()
-				fd := mat.NewDense(r, c, nil)
-				lossFrom := func() (float64, float64) {
-					v, m, _ := forwardFrom(p, z, l, labels)
-					return v, m
-				}
-				for i := range r {
-					for j := range c {
-						fd.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], lossFrom))
-					}
-				}
-				if e := relFrob(g.DZ[l], fd); !(e < fdTol) {
-					t.Errorf("dZ[%d]: relative error %.3g against finite differences", l, e)
-				} else {
-					worst = math.Max(worst, e)
+		// dZ[l] = dLoss/dZ[l], treating layer l's output as the input of
+		// the rest of the network.
+		for l := 1; l <= L; l++ {
+			z := mat.DenseCopyOf(a.Z[l])
+			r, c := z.Dims()
+			raw := z.RawMatrix()
+			fd := mat.NewDense(r, c, nil)
+			lossFrom := func() (float64, float64) {
+				v, m, _ := forwardFrom(p, z, l, labels)
+				return v, m
+			}
+			for i := range r {
+				for j := range c {
+					fd.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], lossFrom))
 				}
 			}
-			t.Logf("worst relative error against finite differences: %.2g", worst)
-		})
-	}
+			if e := relFrob(g.DZ[l], fd); !(e < fdTol) {
+				t.Errorf("dZ[%d]: relative error %.3g against finite differences", l, e)
+			} else {
+				worst = math.Max(worst, e)
+			}
+		}
+		t.Logf("worst relative error against finite differences: %.2g", worst)
+	})
 }
 
 // checkGradsLoss checks that g's Delta[L] is its DZ[L] and that the mean of
@@ -591,6 +585,24 @@ func checkGradsLoss(t *testing.T, g *Grads, want, tol float64, name string) {
 	}
 	if mean /= float64(len(g.Loss)); math.Abs(mean-want) > tol*want {
 		t.Errorf("mean of Grads.Loss = %v, %s = %v", mean, name, want)
+	}
+}
+
+// netCase is one case of a finite-difference test: a network's sizes and a
+// batch.
+type netCase struct {
+	sizes []int
+	batch int
+}
+
+// forKinkFree runs f as a subtest per case, on data that drawAwayFromKink
+// draws from the PCG stream stream+i for case i.
+func forKinkFree(t *testing.T, cases []netCase, stream uint64, f func(t *testing.T, tc netCase, p *Params, x *mat.Dense, labels []int)) {
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
+			p, x, labels := drawAwayFromKink(t, tc.sizes, tc.batch, stream+uint64(i))
+			f(t, tc, p, x, labels)
+		})
 	}
 }
 

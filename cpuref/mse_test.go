@@ -247,10 +247,7 @@ func TestBackwardFromIsBackward(t *testing.T) {
 // squared-error loss: dW and db of BackwardMSE against central differences
 // of LossMSE, on data drawn to keep every ReLU away from its kink.
 func TestBackwardMSEFiniteDifference(t *testing.T) {
-	tests := []struct {
-		sizes []int
-		batch int
-	}{
+	tests := []netCase{
 		{[]int{5, 4, 3}, 1},
 		{[]int{5, 4, 3}, 7},
 		{[]int{7, 6, 5, 3}, 7},
@@ -258,31 +255,28 @@ func TestBackwardMSEFiniteDifference(t *testing.T) {
 		{[]int{784, 3, 10}, 2},
 		{[]int{4, 10}, 3}, // no hidden layer
 	}
-	for ti, tc := range tests {
-		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
-			L := len(tc.sizes) - 1
-			p, x, labels := drawAwayFromKink(t, tc.sizes, tc.batch, 100+uint64(ti))
+	forKinkFree(t, tests, 100, func(t *testing.T, tc netCase, p *Params, x *mat.Dense, labels []int) {
+		L := len(tc.sizes) - 1
 
-			a := Forward(p, x)
-			g := BackwardMSE(p, a, labels)
-			checkGradsLoss(t, g, LossMSE(p, x, labels), 1e-15, "LossMSE")
-			ce := Backward(p, a, labels)
+		a := Forward(p, x)
+		g := BackwardMSE(p, a, labels)
+		checkGradsLoss(t, g, LossMSE(p, x, labels), 1e-15, "LossMSE")
+		ce := Backward(p, a, labels)
 
-			// forwardFrom supplies the ReLU margin; the loss is LossMSE's.
-			loss := func() (float64, float64) {
-				_, m, _ := forwardFrom(p, x, 0, labels)
-				return LossMSE(p, x, labels), m
+		// forwardFrom supplies the ReLU margin; the loss is LossMSE's.
+		loss := func() (float64, float64) {
+			_, m, _ := forwardFrom(p, x, 0, labels)
+			return LossMSE(p, x, labels), m
+		}
+		worst := 0.0
+		for l := 1; l <= L; l++ {
+			fdW, fdB := finiteDiffLayer(t, p, l, loss)
+			worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
+			// Teeth: cross-entropy's gradient is not this loss's.
+			if e := relFrob(ce.DW[l], fdW); e < fdTol {
+				t.Errorf("cross-entropy's dW[%d] passed the check (relative error %.3g)", l, e)
 			}
-			worst := 0.0
-			for l := 1; l <= L; l++ {
-				fdW, fdB := finiteDiffLayer(t, p, l, loss)
-				worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
-				// Teeth: cross-entropy's gradient is not this loss's.
-				if e := relFrob(ce.DW[l], fdW); e < fdTol {
-					t.Errorf("cross-entropy's dW[%d] passed the check (relative error %.3g)", l, e)
-				}
-			}
-			t.Logf("worst relative error against finite differences: %.2g", worst)
-		})
-	}
+		}
+		t.Logf("worst relative error against finite differences: %.2g", worst)
+	})
 }
