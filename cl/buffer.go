@@ -74,35 +74,35 @@ func (q *Queue) span(op, typ string, b *Buffer, elem, offset, count int) (off, n
 // the call returns. A non-blocking transfer would leave the driver holding a
 // Go pointer the collector knows nothing about.
 func (q *Queue) write(op, typ string, b *Buffer, elem, offset, count int, ptr unsafe.Pointer) error {
-	off, n, err := q.span(op, typ, b, elem, offset, count)
-	if err != nil || n == 0 {
-		return err
-	}
-	if err := check("clEnqueueWriteBuffer", C.clEnqueueWriteBuffer(q.q, b.mem, C.CL_TRUE, off, n, ptr, 0, nil, nil)); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
+	return q.transfer(op, typ, b, elem, offset, count, "clEnqueueWriteBuffer", func(off, n C.size_t) C.cl_int {
+		return C.clEnqueueWriteBuffer(q.q, b.mem, C.CL_TRUE, off, n, ptr, 0, nil, nil)
+	})
 }
 
 func (q *Queue) read(op, typ string, b *Buffer, elem, offset, count int, ptr unsafe.Pointer) error {
-	off, n, err := q.span(op, typ, b, elem, offset, count)
-	if err != nil || n == 0 {
-		return err
-	}
-	if err := check("clEnqueueReadBuffer", C.clEnqueueReadBuffer(q.q, b.mem, C.CL_TRUE, off, n, ptr, 0, nil, nil)); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
+	return q.transfer(op, typ, b, elem, offset, count, "clEnqueueReadBuffer", func(off, n C.size_t) C.cl_int {
+		return C.clEnqueueReadBuffer(q.q, b.mem, C.CL_TRUE, off, n, ptr, 0, nil, nil)
+	})
 }
 
 // fill is non-blocking: OpenCL copies the pattern when the command is
 // enqueued, so a Go local may back it.
 func (q *Queue) fill(op, typ string, b *Buffer, elem, offset, count int, pattern unsafe.Pointer) error {
+	return q.transfer(op, typ, b, elem, offset, count, "clEnqueueFillBuffer", func(off, n C.size_t) C.cl_int {
+		return C.clEnqueueFillBuffer(q.q, b.mem, pattern, C.size_t(elem), off, n, 0, nil, nil)
+	})
+}
+
+// transfer checks count elements of elem bytes from offset against b (see
+// span) and, unless there are none, runs enqueue on their byte
+// offset and length; op names the operation in an error, call the OpenCL
+// function.
+func (q *Queue) transfer(op, typ string, b *Buffer, elem, offset, count int, call string, enqueue func(off, n C.size_t) C.cl_int) error {
 	off, n, err := q.span(op, typ, b, elem, offset, count)
 	if err != nil || n == 0 {
 		return err
 	}
-	if err := check("clEnqueueFillBuffer", C.clEnqueueFillBuffer(q.q, b.mem, pattern, C.size_t(elem), off, n, 0, nil, nil)); err != nil {
+	if err := check(call, enqueue(off, n)); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil

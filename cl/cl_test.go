@@ -3,13 +3,11 @@ package cl_test
 import (
 	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/internal/cltest"
 )
 
 // device is the device every test runs on: MNISTCL_DEVICE if set, else the
@@ -17,30 +15,12 @@ import (
 // skip, so a machine without OpenCL cannot pass the tests by accident.
 func device(t testing.TB) cl.Device {
 	t.Helper()
-	devs, err := cl.AllDevices()
-	if err != nil {
-		t.Fatalf("no OpenCL device to test on (install pocl-opencl-icd): %v", err)
-	}
-	d, err := cl.Choose(devs, os.Getenv("MNISTCL_DEVICE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return cltest.Choose(t)
 }
 
 func open(t testing.TB, profiling bool) (*cl.Context, *cl.Queue) {
 	t.Helper()
-	ctx, err := cl.NewContext(device(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ctx.NewQueue(profiling)
-	if err != nil {
-		ctx.Release()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Release(); ctx.Release() })
-	return ctx, q
+	return cltest.QueueOn(t, device(t), profiling)
 }
 
 func newBuffer(t testing.TB, ctx *cl.Context, bytes int) *cl.Buffer {
@@ -727,22 +707,6 @@ func TestReleaseTwice(t *testing.T) {
 	}
 }
 
-// rss is the process's resident set size in bytes.
-func rss(t *testing.T) int64 {
-	t.Helper()
-	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b))
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
-}
-
 // TestNoLeak creates and releases every kind of object many times over and
 // checks that resident memory stays flat. A buffer, program or kernel left
 // unreleased costs 256 KiB to 2 MiB per cycle on PoCL, 50 to 400 MiB over the
@@ -808,12 +772,12 @@ func TestNoLeak(t *testing.T) {
 	for range 100 {
 		cycle()
 	}
-	before := rss(t)
+	before := cltest.RSS(t)
 	const iterations = 200
 	for range iterations {
 		cycle()
 	}
-	after := rss(t)
+	after := cltest.RSS(t)
 	t.Logf("RSS %d MiB -> %d MiB over %d cycles", before>>20, after>>20, iterations)
 	if growth := after - before; growth > 20<<20 {
 		t.Errorf("RSS grew by %d MiB over %d create/release cycles", growth>>20, iterations)

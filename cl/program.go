@@ -130,24 +130,19 @@ func (k *Kernel) SetArgs(args ...any) error {
 				err = fmt.Errorf("buffer: %w", errReleased)
 				break
 			}
-			mem := v.mem
-			err = k.setArg(i, unsafe.Sizeof(mem), unsafe.Pointer(&mem))
+			err = setValue(k, i, v.mem)
 		case int:
 			if v < math.MinInt32 || v > math.MaxInt32 {
 				err = fmt.Errorf("int %d overflows the kernel's 32-bit int", v)
 				break
 			}
-			x := C.cl_int(v)
-			err = k.setArg(i, unsafe.Sizeof(x), unsafe.Pointer(&x))
+			err = setValue(k, i, C.cl_int(v))
 		case int32:
-			x := C.cl_int(v)
-			err = k.setArg(i, unsafe.Sizeof(x), unsafe.Pointer(&x))
+			err = setValue(k, i, C.cl_int(v))
 		case uint32:
-			x := C.cl_uint(v)
-			err = k.setArg(i, unsafe.Sizeof(x), unsafe.Pointer(&x))
+			err = setValue(k, i, C.cl_uint(v))
 		case float32:
-			x := C.cl_float(v)
-			err = k.setArg(i, unsafe.Sizeof(x), unsafe.Pointer(&x))
+			err = setValue(k, i, C.cl_float(v))
 		case Local:
 			if v <= 0 {
 				err = fmt.Errorf("local size %d bytes: must be positive", int(v))
@@ -162,6 +157,11 @@ func (k *Kernel) SetArgs(args ...any) error {
 		}
 	}
 	return nil
+}
+
+// setValue sets argument i of k to a copy of x, a C scalar or cl_mem.
+func setValue[T any](k *Kernel, i int, x T) error {
+	return k.setArg(i, unsafe.Sizeof(x), unsafe.Pointer(&x))
 }
 
 func (k *Kernel) setArg(i int, size uintptr, value unsafe.Pointer) error {

@@ -70,14 +70,7 @@ func TestMatMul(t *testing.T) {
 		for _, s := range shapes {
 			m, n, k := s[0], s[1], s[2]
 			t.Run(fmt.Sprintf("%s/%dx%dx%d", f.name, m, n, k), func(t *testing.T) {
-				ar, ac := m, k
-				if f.ta {
-					ar, ac = k, m
-				}
-				br, bc := k, n
-				if f.tb {
-					br, bc = n, k
-				}
+				ar, ac, br, bc := Operands(m, n, k, f.ta, f.tb)
 				a, b := randDense(rng, ar, ac, -1, 1), randDense(rng, br, bc, -1, 1)
 				a0, b0 := mat.DenseCopyOf(a), mat.DenseCopyOf(b)
 				at := func(i, p int) float64 { // op(a)[i, p]
@@ -256,14 +249,25 @@ func TestSoftmaxMinusLabels(t *testing.T) {
 		})
 	}
 
+	checkLabelPanics(t, "", "Loss", "Backward", SoftmaxMinusLabels, Loss, Backward)
+}
+
+// checkLabelPanics checks that a loss's softmax, its Loss and its Backward
+// (named lossName and backName) panic on labels out of range and on too few
+// labels; tooFew prefixes the too-few message.
+func checkLabelPanics(t *testing.T, tooFew, lossName, backName string,
+	softmax func(*mat.Dense, []int) (yp, dZ *mat.Dense, loss []float64, correct []bool),
+	loss func(*Params, *mat.Dense, []int) float64,
+	backward func(*Params, *Activations, []int) *Grads) {
+	t.Helper()
 	lg := mat.NewDense(2, 3, nil)
-	mustPanic(t, "label -1", "label -1 of row 1", func() { SoftmaxMinusLabels(lg, []int{0, -1}) })
-	mustPanic(t, "label = classes", "label 3 of row 0", func() { SoftmaxMinusLabels(lg, []int{3, 0}) })
-	mustPanic(t, "too few labels", "1 labels for 2 rows", func() { SoftmaxMinusLabels(lg, []int{0}) })
+	mustPanic(t, "label -1", "label -1 of row 1", func() { softmax(lg, []int{0, -1}) })
+	mustPanic(t, "label = classes", "label 3 of row 0", func() { softmax(lg, []int{3, 0}) })
+	mustPanic(t, "too few labels", tooFew+"1 labels for 2 rows", func() { softmax(lg, []int{0}) })
 	x := mat.NewDense(1, 2, []float64{1, 2})
 	p := &Params{Sizes: []int{2, 3}, W: []*mat.Dense{nil, mat.NewDense(2, 3, nil)}, B: [][]float64{nil, make([]float64, 3)}}
-	mustPanic(t, "Loss label out of range", "label 7", func() { Loss(p, x, []int{7}) })
-	mustPanic(t, "Backward label out of range", "label 3", func() { Backward(p, Forward(p, x), []int{3}) })
+	mustPanic(t, lossName+" label out of range", "label 7", func() { loss(p, x, []int{7}) })
+	mustPanic(t, backName+" label out of range", "label 3", func() { backward(p, Forward(p, x), []int{3}) })
 }
 
 func TestColSum(t *testing.T) {
@@ -504,10 +508,7 @@ func centralDiff(t *testing.T, v *float64, loss func() (float64, float64)) float
 }
 
 func TestGradientFiniteDifference(t *testing.T) {
-	tests := []struct {
-		sizes []int
-		batch int
-	}{
+	tests := []netCase{
 		{[]int{5, 4, 3}, 1},
 		{[]int{5, 4, 3}, 7},
 		{[]int{7, 6, 5, 3}, 1},
@@ -517,91 +518,118 @@ func TestGradientFiniteDifference(t *testing.T) {
 		{[]int{784, 3, 10}, 2},
 		{[]int{4, 10}, 3}, // no hidden layer: softmax regression
 	}
-	for ti, tc := range tests {
+	forKinkFree(t, tests, 0, func(t *testing.T, tc netCase, p *Params, x *mat.Dense, labels []int) {
+		L := len(tc.sizes) - 1
+
+		a := Forward(p, x)
+		g := Backward(p, a, labels)
+
+		// Structure: the index-0 convention and the loss Backward reports.
+		if g.DZ[0] != nil || g.Delta[0] != nil || g.DW[0] != nil || g.DB[0] != nil {
+			t.Error("index 0 of the gradients is not nil")
+		}
+		want := Loss(p, x, labels)
+		checkGradsLoss(t, g, want, 1e-14, "Loss")
+		if l2, _, _ := forwardFrom(p, x, 0, labels); math.Abs(l2-want) > 1e-14*want {
+			t.Errorf("Loss = %v, composed kernels give %v", want, l2)
+		}
+
+		worst := 0.0
+		loss := func() (float64, float64) {
+			_, m, _ := forwardFrom(p, x, 0, labels)
+			return Loss(p, x, labels), m
+		}
+		for l := 1; l <= L; l++ {
+			fdW, fdB := finiteDiffLayer(t, p, l, loss)
+			worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
+		}
+
+		// dZ[l] = dLoss/dZ[l], treating layer l's output as the input of
+		// the rest of the network.
+		for l := 1; l <= L; l++ {
+			z := mat.DenseCopyOf(a.Z[l])
+			r, c := z.Dims()
+			raw := z.RawMatrix()
+			fd := mat.NewDense(r, c, nil)
+			lossFrom := func() (float64, float64) {
+				v, m, _ := forwardFrom(p, z, l, labels)
+				return v, m
+			}
+			for i := range r {
+				for j := range c {
+					fd.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], lossFrom))
+				}
+			}
+			if e := relFrob(g.DZ[l], fd); !(e < fdTol) {
+				t.Errorf("dZ[%d]: relative error %.3g against finite differences", l, e)
+			} else {
+				worst = math.Max(worst, e)
+			}
+		}
+		t.Logf("worst relative error against finite differences: %.2g", worst)
+	})
+}
+
+// checkGradsLoss checks that g's Delta[L] is its DZ[L] and that the mean of
+// g.Loss is want, the batch loss from the function called name, to a
+// relative tol.
+func checkGradsLoss(t *testing.T, g *Grads, want, tol float64, name string) {
+	t.Helper()
+	L := len(g.DZ) - 1
+	if g.Delta[L] != g.DZ[L] {
+		t.Error("Delta[L] is not DZ[L]")
+	}
+	var mean float64
+	for _, v := range g.Loss {
+		mean += v
+	}
+	if mean /= float64(len(g.Loss)); math.Abs(mean-want) > tol*want {
+		t.Errorf("mean of Grads.Loss = %v, %s = %v", mean, name, want)
+	}
+}
+
+// netCase is one case of a finite-difference test: a network's sizes and a
+// batch.
+type netCase struct {
+	sizes []int
+	batch int
+}
+
+// forKinkFree runs f as a subtest per case, on data that drawAwayFromKink
+// draws from the PCG stream stream+i for case i.
+func forKinkFree(t *testing.T, cases []netCase, stream uint64, f func(t *testing.T, tc netCase, p *Params, x *mat.Dense, labels []int)) {
+	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
-			L := len(tc.sizes) - 1
-			classes := tc.sizes[L]
-			lo := -1.0
-			if tc.sizes[0] == 784 {
-				lo = 0 // pixels in [0, 1)
-			}
-			var (
-				p      *Params
-				x      *mat.Dense
-				labels []int
-			)
-			for seed := uint64(0); ; seed++ {
-				if seed == 1000 {
-					t.Fatal("no data in 1000 draws keeps every ReLU away from its kink")
-				}
-				rng := rand.New(rand.NewPCG(uint64(ti), seed))
-				p = randParams(rng, tc.sizes)
-				x = randDense(rng, tc.batch, tc.sizes[0], lo, 1)
-				labels = make([]int, tc.batch)
-				for i := range labels {
-					labels[i] = rng.IntN(classes)
-				}
-				if _, m, alive := forwardFrom(p, x, 0, labels); m >= pickMargin && alive {
-					break
-				}
-			}
-
-			a := Forward(p, x)
-			g := Backward(p, a, labels)
-
-			// Structure: the index-0 convention and the loss Backward reports.
-			if g.DZ[0] != nil || g.Delta[0] != nil || g.DW[0] != nil || g.DB[0] != nil {
-				t.Error("index 0 of the gradients is not nil")
-			}
-			if g.Delta[L] != g.DZ[L] {
-				t.Error("Delta[L] is not DZ[L]")
-			}
-			want := Loss(p, x, labels)
-			var mean float64
-			for _, v := range g.Loss {
-				mean += v
-			}
-			if mean /= float64(tc.batch); math.Abs(mean-want) > 1e-14*want {
-				t.Errorf("mean of Grads.Loss = %v, Loss = %v", mean, want)
-			}
-			if l2, _, _ := forwardFrom(p, x, 0, labels); math.Abs(l2-want) > 1e-14*want {
-				t.Errorf("Loss = %v, composed kernels give %v", want, l2)
-			}
-
-			worst := 0.0
-			loss := func() (float64, float64) {
-				_, m, _ := forwardFrom(p, x, 0, labels)
-				return Loss(p, x, labels), m
-			}
-			for l := 1; l <= L; l++ {
-				fdW, fdB := finiteDiffLayer(t, p, l, loss)
-				worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
-			}
-
-			// dZ[l] = dLoss/dZ[l], treating layer l's output as the input of
-			// the rest of the network.
-			for l := 1; l <= L; l++ {
-				z := mat.DenseCopyOf(a.Z[l])
-				r, c := z.Dims()
-				raw := z.RawMatrix()
-				fd := mat.NewDense(r, c, nil)
-				lossFrom := func() (float64, float64) {
-					v, m, _ := forwardFrom(p, z, l, labels)
-					return v, m
-				}
-				for i := range r {
-					for j := range c {
-						fd.Set(i, j, centralDiff(t, &raw.Data[i*raw.Stride+j], lossFrom))
-					}
-				}
-				if e := relFrob(g.DZ[l], fd); !(e < fdTol) {
-					t.Errorf("dZ[%d]: relative error %.3g against finite differences", l, e)
-				} else {
-					worst = math.Max(worst, e)
-				}
-			}
-			t.Logf("worst relative error against finite differences: %.2g", worst)
+			p, x, labels := drawAwayFromKink(t, tc.sizes, tc.batch, stream+uint64(i))
+			f(t, tc, p, x, labels)
 		})
+	}
+}
+
+// drawAwayFromKink draws parameters, a batch and labels for sizes from the
+// PCG stream (stream, seed) for seed 0, 1, ... until every ReLU is at least
+// pickMargin away from its kink. An input of 784 takes pixels in [0, 1).
+func drawAwayFromKink(t *testing.T, sizes []int, batch int, stream uint64) (p *Params, x *mat.Dense, labels []int) {
+	t.Helper()
+	L := len(sizes) - 1
+	lo := -1.0
+	if sizes[0] == 784 {
+		lo = 0 // pixels in [0, 1)
+	}
+	for seed := uint64(0); ; seed++ {
+		if seed == 1000 {
+			t.Fatal("no data in 1000 draws keeps every ReLU away from its kink")
+		}
+		rng := rand.New(rand.NewPCG(stream, seed))
+		p = randParams(rng, sizes)
+		x = randDense(rng, batch, sizes[0], lo, 1)
+		labels = make([]int, batch)
+		for i := range labels {
+			labels[i] = rng.IntN(sizes[L])
+		}
+		if _, m, alive := forwardFrom(p, x, 0, labels); m >= pickMargin && alive {
+			return p, x, labels
+		}
 	}
 }
 

@@ -38,6 +38,20 @@ func MatMul(a, b *mat.Dense, transA, transB bool) *mat.Dense {
 	return c
 }
 
+// Operands returns the shapes of a (ar x ac) and b (br x bc) that
+// MatMul(a, b, transA, transB) takes to make an m x n product over k.
+func Operands(m, n, k int, transA, transB bool) (ar, ac, br, bc int) {
+	ar, ac = m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc = k, n
+	if transB {
+		br, bc = n, k
+	}
+	return ar, ac, br, bc
+}
+
 // AddBias returns a + b with b broadcast over the rows: the logits' form,
 // Z3 = Z2 W3 + b3, with no activation on the last layer.
 // It panics unless len(bias) is the number of columns of a.
@@ -111,12 +125,8 @@ func ReLUMask(delta, z *mat.Dense) *mat.Dense {
 // It panics unless len(labels) is the number of rows, and on a label outside
 // [0, classes).
 func SoftmaxMinusLabels(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
-	rows, cols := logits.Dims()
-	yp, dZ, loss, correct = lossOutputs("SoftmaxMinusLabels", logits, labels)
-	invBatch := 1 / float64(rows)
-	for r := range rows {
-		arg, mx, sum := softmaxRow(logits, r, yp)
-		label := labels[r]
+	_, cols := logits.Dims()
+	return softmaxLoss("SoftmaxMinusLabels", logits, labels, func(yp, dZ *mat.Dense, r, label int, mx, sum, invBatch float64) float64 {
 		for c := range cols {
 			y := 0.0
 			if c == label {
@@ -124,10 +134,8 @@ func SoftmaxMinusLabels(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, los
 			}
 			dZ.Set(r, c, (yp.At(r, c)-y)*invBatch)
 		}
-		loss[r] = math.Log(sum) + mx - logits.At(r, label)
-		correct[r] = arg == label
-	}
-	return yp, dZ, loss, correct
+		return math.Log(sum) + mx - logits.At(r, label)
+	})
 }
 
 // softmaxRow writes softmax(logits[r, :]) into yp[r, :] and returns the row's
@@ -208,15 +216,27 @@ const (
 	TolGradient = 1e-4
 )
 
-// lossOutputs checks a softmax loss's labels against its logits and makes
-// its outputs: Yp and dZ shaped like the logits, a loss and a flag per row.
-func lossOutputs(name string, logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
+// softmaxLoss checks a softmax loss's labels against its logits, makes its
+// outputs (Yp and dZ shaped like the logits, a loss and a flag per row) and
+// fills them a row at a time: Yp's row (by softmaxRow) and the flag here,
+// dZ's row and the loss by row, given the row's label, max and
+// sum_c exp(logit_c - max), and 1/batch.
+func softmaxLoss(name string, logits *mat.Dense, labels []int,
+	row func(yp, dZ *mat.Dense, r, label int, mx, sum, invBatch float64) float64) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
 	rows, cols := logits.Dims()
 	if len(labels) != rows {
 		panic(fmt.Sprintf("cpuref: %s: %d labels for %d rows", name, len(labels), rows))
 	}
 	checkLabels(name, labels, cols)
-	return mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil), make([]float64, rows), make([]bool, rows)
+	yp, dZ = mat.NewDense(rows, cols, nil), mat.NewDense(rows, cols, nil)
+	loss, correct = make([]float64, rows), make([]bool, rows)
+	invBatch := 1 / float64(rows)
+	for r := range rows {
+		arg, mx, sum := softmaxRow(logits, r, yp)
+		loss[r] = row(yp, dZ, r, labels[r], mx, sum, invBatch)
+		correct[r] = arg == labels[r]
+	}
+	return yp, dZ, loss, correct
 }
 
 // RelErr returns ||got - want||_F / ||want||_F, or ||got||_F where want is all

@@ -35,12 +35,8 @@ import (
 // through a softmax does. It panics unless len(labels) is the number of rows,
 // and on a label outside [0, classes).
 func SoftmaxMSE(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []float64, correct []bool) {
-	rows, cols := logits.Dims()
-	yp, dZ, loss, correct = lossOutputs("SoftmaxMSE", logits, labels)
-	invBatch := 1 / float64(rows)
-	for r := range rows {
-		arg, _, _ := softmaxRow(logits, r, yp)
-		label := labels[r]
+	_, cols := logits.Dims()
+	return softmaxLoss("SoftmaxMSE", logits, labels, func(yp, dZ *mat.Dense, r, label int, _, _, invBatch float64) float64 {
 		// rest = 1 - yp_y and q2 = sum_{j != y} yp_j^2, sums of positive
 		// terms: where the label holds nearly all the mass, yp_y - 1 would
 		// cancel to a few digits (and to 0 once yp_y rounds to 1), while the
@@ -55,7 +51,7 @@ func SoftmaxMSE(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []floa
 		}
 		py := yp.At(r, label)
 		// 1/2 sum_j (yp_j - y_j)^2 with yp_y - 1 = -rest.
-		loss[r] = 0.5 * (rest*rest + q2)
+		loss := 0.5 * (rest*rest + q2)
 		// s = sum_j (yp_j - y_j) yp_j, the Jacobian's rank-one part.
 		s := q2 - py*rest
 		for c := range cols {
@@ -67,9 +63,8 @@ func SoftmaxMSE(logits *mat.Dense, labels []int) (yp, dZ *mat.Dense, loss []floa
 		// (yp_y - 1) - s = -rest - q2 + yp_y rest = -(rest^2 + q2): the
 		// difference written as a sum, so dZ_y = -2 yp_y loss[r] / batch.
 		dZ.Set(r, label, -py*(rest*rest+q2)*invBatch)
-		correct[r] = arg == label
-	}
-	return yp, dZ, loss, correct
+		return loss
+	})
 }
 
 // BackwardFrom is Backward for any loss on the logits: it backpropagates a

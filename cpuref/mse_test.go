@@ -124,14 +124,7 @@ func TestSoftmaxMSEByHand(t *testing.T) {
 		})
 	}
 
-	lg := mat.NewDense(2, 3, nil)
-	mustPanic(t, "label -1", "label -1 of row 1", func() { SoftmaxMSE(lg, []int{0, -1}) })
-	mustPanic(t, "label = classes", "label 3 of row 0", func() { SoftmaxMSE(lg, []int{3, 0}) })
-	mustPanic(t, "too few labels", "SoftmaxMSE: 1 labels for 2 rows", func() { SoftmaxMSE(lg, []int{0}) })
-	x := mat.NewDense(1, 2, []float64{1, 2})
-	p := &Params{Sizes: []int{2, 3}, W: []*mat.Dense{nil, mat.NewDense(2, 3, nil)}, B: [][]float64{nil, make([]float64, 3)}}
-	mustPanic(t, "LossMSE label out of range", "label 7", func() { LossMSE(p, x, []int{7}) })
-	mustPanic(t, "BackwardMSE label out of range", "label 3", func() { BackwardMSE(p, Forward(p, x), []int{3}) })
+	checkLabelPanics(t, "SoftmaxMSE: ", "LossMSE", "BackwardMSE", SoftmaxMSE, LossMSE, BackwardMSE)
 }
 
 // TestSoftmaxMSEFiniteDifference checks dZ against central differences of
@@ -254,10 +247,7 @@ func TestBackwardFromIsBackward(t *testing.T) {
 // squared-error loss: dW and db of BackwardMSE against central differences
 // of LossMSE, on data drawn to keep every ReLU away from its kink.
 func TestBackwardMSEFiniteDifference(t *testing.T) {
-	tests := []struct {
-		sizes []int
-		batch int
-	}{
+	tests := []netCase{
 		{[]int{5, 4, 3}, 1},
 		{[]int{5, 4, 3}, 7},
 		{[]int{7, 6, 5, 3}, 7},
@@ -265,64 +255,28 @@ func TestBackwardMSEFiniteDifference(t *testing.T) {
 		{[]int{784, 3, 10}, 2},
 		{[]int{4, 10}, 3}, // no hidden layer
 	}
-	for ti, tc := range tests {
-		t.Run(fmt.Sprintf("%v/batch%d", tc.sizes, tc.batch), func(t *testing.T) {
-			L := len(tc.sizes) - 1
-			lo := -1.0
-			if tc.sizes[0] == 784 {
-				lo = 0 // pixels in [0, 1)
-			}
-			var (
-				p      *Params
-				x      *mat.Dense
-				labels []int
-			)
-			for seed := uint64(0); ; seed++ {
-				if seed == 1000 {
-					t.Fatal("no data in 1000 draws keeps every ReLU away from its kink")
-				}
-				rng := rand.New(rand.NewPCG(100+uint64(ti), seed))
-				p = randParams(rng, tc.sizes)
-				x = randDense(rng, tc.batch, tc.sizes[0], lo, 1)
-				labels = make([]int, tc.batch)
-				for i := range labels {
-					labels[i] = rng.IntN(tc.sizes[L])
-				}
-				if _, m, alive := forwardFrom(p, x, 0, labels); m >= pickMargin && alive {
-					break
-				}
-			}
+	forKinkFree(t, tests, 100, func(t *testing.T, tc netCase, p *Params, x *mat.Dense, labels []int) {
+		L := len(tc.sizes) - 1
 
-			a := Forward(p, x)
-			g := BackwardMSE(p, a, labels)
-			if g.Delta[L] != g.DZ[L] {
-				t.Error("Delta[L] is not DZ[L]")
-			}
-			want := LossMSE(p, x, labels)
-			var mean float64
-			for _, v := range g.Loss {
-				mean += v
-			}
-			if mean /= float64(tc.batch); math.Abs(mean-want) > 1e-15*want {
-				t.Errorf("mean of Grads.Loss = %v, LossMSE = %v", mean, want)
-			}
-			ce := Backward(p, a, labels)
+		a := Forward(p, x)
+		g := BackwardMSE(p, a, labels)
+		checkGradsLoss(t, g, LossMSE(p, x, labels), 1e-15, "LossMSE")
+		ce := Backward(p, a, labels)
 
-			// forwardFrom supplies the ReLU margin; the loss is LossMSE's.
-			loss := func() (float64, float64) {
-				_, m, _ := forwardFrom(p, x, 0, labels)
-				return LossMSE(p, x, labels), m
+		// forwardFrom supplies the ReLU margin; the loss is LossMSE's.
+		loss := func() (float64, float64) {
+			_, m, _ := forwardFrom(p, x, 0, labels)
+			return LossMSE(p, x, labels), m
+		}
+		worst := 0.0
+		for l := 1; l <= L; l++ {
+			fdW, fdB := finiteDiffLayer(t, p, l, loss)
+			worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
+			// Teeth: cross-entropy's gradient is not this loss's.
+			if e := relFrob(ce.DW[l], fdW); e < fdTol {
+				t.Errorf("cross-entropy's dW[%d] passed the check (relative error %.3g)", l, e)
 			}
-			worst := 0.0
-			for l := 1; l <= L; l++ {
-				fdW, fdB := finiteDiffLayer(t, p, l, loss)
-				worst = math.Max(worst, checkFiniteDiff(t, l, g, fdW, fdB))
-				// Teeth: cross-entropy's gradient is not this loss's.
-				if e := relFrob(ce.DW[l], fdW); e < fdTol {
-					t.Errorf("cross-entropy's dW[%d] passed the check (relative error %.3g)", l, e)
-				}
-			}
-			t.Logf("worst relative error against finite differences: %.2g", worst)
-		})
-	}
+		}
+		t.Logf("worst relative error against finite differences: %.2g", worst)
+	})
 }

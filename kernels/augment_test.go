@@ -71,16 +71,16 @@ func TestPhiloxDevice(t *testing.T) {
 }
 
 // augmentData is n random images of width x height on the device, their
-// digits and a shuffle; buffers are released with the test.
+// digits, a shuffle and room for n labels, as gather and gather_affine read
+// them; buffers are released with the test.
 type augmentData struct {
 	images, digits []uint8
 	perm           []int32
 	ib, db, pb, lb *cl.Buffer
 }
 
-func newAugmentData(t *testing.T, ctx *cl.Context, q *cl.Queue, n, pixels int) *augmentData {
+func newAugmentData(t testing.TB, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, n, pixels int) *augmentData {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(cltest.Seed(t), 16))
 	d := &augmentData{images: make([]uint8, n*pixels), digits: make([]uint8, n), perm: make([]int32, n)}
 	for i := range d.images {
 		d.images[i] = uint8(rng.IntN(256))
@@ -122,7 +122,7 @@ func TestGatherAffine(t *testing.T) {
 	const n = 23
 	for _, wh := range [][2]int{{5, 5}, {13, 7}, {27, 27}, {28, 28}} {
 		w, h := wh[0], wh[1]
-		d := newAugmentData(t, ctx, q, n, w*h)
+		d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(cltest.Seed(t), 16)), n, w*h)
 		for _, fr := range [][2]int{{0, 1}, {5, 7}, {16, 7}, {22, 1}} {
 			first, rows := fr[0], fr[1]
 			mnistLike := kernels.Affine{Width: w, Height: h, Seed: 0x1234_5678_9abc, Epoch: 3, Rotate: 12, Scale: 0.1, Shift: 0.1}
@@ -198,30 +198,8 @@ func BenchmarkGather(b *testing.B) {
 	s, ctx, q := newSet(b, kernels.GemmAuto)
 	const n, rows, side = 1000, 128, 28
 	rng := rand.New(rand.NewPCG(1, 16))
-	images := make([]uint8, n*side*side)
-	for i := range images {
-		images[i] = uint8(rng.IntN(256))
-	}
-	perm := make([]int32, n)
-	for i, p := range rng.Perm(n) {
-		perm[i] = int32(p)
-	}
-	ib, _ := ctx.NewBuffer(len(images))
-	db, _ := ctx.NewBuffer(n)
-	pb, _ := ctx.NewBuffer(4 * n)
-	lb, _ := ctx.NewBuffer(4 * rows)
-	for _, buf := range []*cl.Buffer{ib, db, pb, lb} {
-		if buf == nil {
-			b.Fatal("buffer allocation failed")
-		}
-		defer buf.Release()
-	}
-	if err := q.WriteUint8(ib, 0, images); err != nil {
-		b.Fatal(err)
-	}
-	if err := q.WriteInt32(pb, 0, perm); err != nil {
-		b.Fatal(err)
-	}
+	d := newAugmentData(b, ctx, q, rng, n, side*side)
+	ib, db, pb, lb := d.ib, d.db, d.pb, d.lb
 	x := cltest.Buffer(b, ctx, q, rows*side*side, nil)
 	a := kernels.Affine{Width: side, Height: side, Seed: 1, Epoch: 1, Rotate: 12, Scale: 0.1, Shift: 0.1}
 	for _, c := range []struct {

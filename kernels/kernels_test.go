@@ -82,14 +82,7 @@ func TestGemm(t *testing.T) {
 					continue
 				}
 				for _, f := range []struct{ ta, tb bool }{{false, false}, {true, false}, {false, true}} {
-					ar, ac := m, k
-					if f.ta {
-						ar, ac = k, m
-					}
-					br, bc := k, n
-					if f.tb {
-						br, bc = n, k
-					}
+					ar, ac, br, bc := cpuref.Operands(m, n, k, f.ta, f.tb)
 					a32 := cltest.Float32(cltest.Rand(rng, ar, ac, -1, 1))
 					b32 := cltest.Float32(cltest.Rand(rng, br, bc, -1, 1))
 					a := cltest.Buffer(t, ctx, q, ar*ac, a32)
@@ -196,11 +189,19 @@ func TestGemmRejectsBadShapes(t *testing.T) {
 
 var rowsCols = [][2]int{{1, 1}, {1, 10}, {7, 37}, {129, 10}, {128, 512}, {3, 1}, {1000, 13}}
 
-func TestBiasAndActivation(t *testing.T) {
+// forRowsCols runs f on each shape r x c of rowsCols, with a Set of the
+// default GEMM and a generator on the PCG stream (the test's seed, stream).
+func forRowsCols(t *testing.T, stream uint64, f func(s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, r, c int)) {
+	t.Helper()
 	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(cltest.Seed(t), 4))
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), stream))
 	for _, rc := range rowsCols {
-		r, c := rc[0], rc[1]
+		f(s, ctx, q, rng, rc[0], rc[1])
+	}
+}
+
+func TestBiasAndActivation(t *testing.T) {
+	forRowsCols(t, 4, func(s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, r, c int) {
 		z32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
 		b32 := cltest.Float32(cltest.Rand(rng, 1, c, -1, 1))
 		bias := make([]float64, c)
@@ -218,14 +219,11 @@ func TestBiasAndActivation(t *testing.T) {
 		}
 		check(t, fmt.Sprintf("bias_relu %dx%d", r, c), cltest.Read(t, q, zr, r*c), cpuref.BiasReLU(cpuref.Dense32(r, c, z32), bias), tolForward)
 		check(t, fmt.Sprintf("bias_add %dx%d", r, c), cltest.Read(t, q, za, r*c), cpuref.AddBias(cpuref.Dense32(r, c, z32), bias), tolForward)
-	}
+	})
 }
 
 func TestReLUMask(t *testing.T) {
-	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(cltest.Seed(t), 6))
-	for _, rc := range rowsCols {
-		r, c := rc[0], rc[1]
+	forRowsCols(t, 6, func(s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, r, c int) {
 		d32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
 		// Z as a ReLU leaves it: about half exact zeros, the rest positive.
 		z32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
@@ -239,7 +237,7 @@ func TestReLUMask(t *testing.T) {
 		}
 		check(t, fmt.Sprintf("relu_mask %dx%d", r, c), cltest.Read(t, q, d, r*c),
 			cpuref.ReLUMask(cpuref.Dense32(r, c, d32), cpuref.Dense32(r, c, z32)), tolForward)
-	}
+	})
 }
 
 // softmaxLosses pairs each loss kernel with its reference.
@@ -459,10 +457,7 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestTranspose(t *testing.T) {
-	s, ctx, q := newSet(t, kernels.GemmAuto)
-	rng := rand.New(rand.NewPCG(cltest.Seed(t), 15))
-	for _, rc := range rowsCols {
-		r, c := rc[0], rc[1]
+	forRowsCols(t, 15, func(s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, r, c int) {
 		in32 := cltest.Float32(cltest.Rand(rng, r, c, -1, 1))
 		in := cltest.Buffer(t, ctx, q, r*c, in32)
 		out := cltest.Buffer(t, ctx, q, r*c, nil)
@@ -471,7 +466,7 @@ func TestTranspose(t *testing.T) {
 		}
 		tr := mat.DenseCopyOf(cpuref.Dense32(r, c, in32).T())
 		check(t, fmt.Sprintf("transpose %dx%d", r, c), cltest.Read(t, q, out, r*c), tr, 0)
-	}
+	})
 }
 
 // TestGather covers rows shorter than the kernel's 16-pixel vector (13),
@@ -486,37 +481,8 @@ func TestGather(t *testing.T) {
 func gatherCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, pixels int) {
 	const n = 50
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 14))
-	images := make([]uint8, n*pixels)
-	digits := make([]uint8, n)
-	for i := range images {
-		images[i] = uint8(rng.IntN(256))
-	}
-	for i := range digits {
-		digits[i] = uint8(rng.IntN(10))
-	}
-	perm := make([]int32, n)
-	for i, p := range rng.Perm(n) {
-		perm[i] = int32(p)
-	}
-	ib, _ := ctx.NewBuffer(len(images))
-	db, _ := ctx.NewBuffer(len(digits))
-	pb, _ := ctx.NewBuffer(4 * n)
-	lb, _ := ctx.NewBuffer(4 * n)
-	for _, b := range []*cl.Buffer{ib, db, pb, lb} {
-		if b == nil {
-			t.Fatal("buffer allocation failed")
-		}
-		defer b.Release()
-	}
-	if err := q.WriteUint8(ib, 0, images); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.WriteUint8(db, 0, digits); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.WriteInt32(pb, 0, perm); err != nil {
-		t.Fatal(err)
-	}
+	d := newAugmentData(t, ctx, q, rng, n, pixels)
+	images, digits, perm, ib, db, pb, lb := d.images, d.digits, d.perm, d.ib, d.db, d.pb, d.lb
 	for _, fr := range [][2]int{{0, 1}, {3, 7}, {43, 7}, {0, 50}} {
 		first, rows := fr[0], fr[1]
 		x := cltest.Buffer(t, ctx, q, rows*pixels, nil)

@@ -212,41 +212,57 @@ static inline void softmaxRow(__global const float *z, const int cols, int *arg,
 	*others = o;
 }
 
+// LOSS_KERNEL_ARGS: the arguments of both softmax kernels, which the host
+// launches alike.
+#define LOSS_KERNEL_ARGS                                                       \
+	__global const float *restrict logits, __global const int *restrict labels, \
+	const int rows, const int cols, const float invBatch,                  \
+	__global float *restrict Yp, __global float *restrict dZ,              \
+	__global float *restrict rowLoss, __global float *restrict rowCorrect
+
+// lossRow is where both softmax kernels start on row r: its logits z,
+// softmaxRow's arg-max, max and sum of the others, its label and
+// inv = 1 / (1 + others), the reciprocal of the row's sum of exp(z - max).
+typedef struct {
+	__global const float *z;
+	int arg, label;
+	float mx, others, inv;
+} lossRow;
+
+static inline lossRow loadLossRow(__global const float *logits, __global const int *labels,
+				  const int r, const int cols)
+{
+	lossRow w;
+	w.z = logits + (size_t)r * cols;
+	softmaxRow(w.z, cols, &w.arg, &w.mx, &w.others);
+	w.label = labels[r];
+	w.inv = 1.0f / (1.0f + w.others);
+	return w;
+}
+
 // softmax_minus_labels: one work-item per row. dZ3 = Yp - Y, scaled by
 // 1/batch because the loss is the batch mean. The softmax subtracts the row's
 // max so exp never overflows. It also writes each row's loss
 // (-log Yp[label] = logsumexp - logit[label]) and whether the arg-max (first
 // on ties) is the label, so diagnostics need no copy of the logits.
-__kernel void softmax_minus_labels(__global const float *restrict logits,
-				   __global const int *restrict labels,
-				   const int rows, const int cols,
-				   const float invBatch,
-				   __global float *restrict Yp,
-				   __global float *restrict dZ,
-				   __global float *restrict rowLoss,
-				   __global float *restrict rowCorrect)
+__kernel void softmax_minus_labels(LOSS_KERNEL_ARGS)
 {
 	const int r = get_global_id(0);
 	if (r >= rows)
 		return;
-	__global const float *z = logits + (size_t)r * cols;
-	int arg;
-	float mx, others;
-	softmaxRow(z, cols, &arg, &mx, &others);
-	const int label = labels[r];
-	const float inv = 1.0f / (1.0f + others);
+	const lossRow w = loadLossRow(logits, labels, r, cols);
 	for (int c = 0; c < cols; c++) {
-		const float p = (c == arg) ? inv : exp(z[c] - mx) * inv;
+		const float p = (c == w.arg) ? w.inv : exp(w.z[c] - w.mx) * w.inv;
 		// Yp - 1 at a confident right answer is a difference of two
 		// numbers near 1; -others/(1+others) is the same value, exactly.
 		float d = p;
-		if (c == label)
-			d = (c == arg) ? -others * inv : p - 1.0f;
+		if (c == w.label)
+			d = (c == w.arg) ? -w.others * w.inv : p - 1.0f;
 		Yp[(size_t)r * cols + c] = p;
 		dZ[(size_t)r * cols + c] = d * invBatch;
 	}
-	rowLoss[r] = log1p(others) + (mx - z[label]);
-	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
+	rowLoss[r] = log1p(w.others) + (w.mx - w.z[w.label]);
+	rowCorrect[r] = (w.arg == w.label) ? 1.0f : 0.0f;
 }
 
 // softmax_mse: the lecture's open question, an L2 loss on the softmax
@@ -263,39 +279,27 @@ __kernel void softmax_minus_labels(__global const float *restrict logits,
 //	dL/dz_i = p_i (p_i - s) for i != y,   dL/dz_y = -p_y (rest^2 + q2).
 //
 // Yp, the row loss and the correct flag are as softmax_minus_labels writes them.
-__kernel void softmax_mse(__global const float *restrict logits,
-			  __global const int *restrict labels,
-			  const int rows, const int cols,
-			  const float invBatch,
-			  __global float *restrict Yp,
-			  __global float *restrict dZ,
-			  __global float *restrict rowLoss,
-			  __global float *restrict rowCorrect)
+__kernel void softmax_mse(LOSS_KERNEL_ARGS)
 {
 	const int r = get_global_id(0);
 	if (r >= rows)
 		return;
-	__global const float *z = logits + (size_t)r * cols;
-	int arg;
-	float mx, others;
-	softmaxRow(z, cols, &arg, &mx, &others);
-	const int label = labels[r];
-	const float inv = 1.0f / (1.0f + others);
+	const lossRow w = loadLossRow(logits, labels, r, cols);
 	__global float *p = Yp + (size_t)r * cols;
 	float rest = 0.0f, q2 = 0.0f;
 	for (int c = 0; c < cols; c++) {
-		p[c] = (c == arg) ? inv : exp(z[c] - mx) * inv;
-		if (c != label) {
+		p[c] = (c == w.arg) ? w.inv : exp(w.z[c] - w.mx) * w.inv;
+		if (c != w.label) {
 			rest += p[c];
 			q2 = fma(p[c], p[c], q2);
 		}
 	}
-	const float py = p[label], sq = fma(rest, rest, q2);
+	const float py = p[w.label], sq = fma(rest, rest, q2);
 	const float s = q2 - py * rest;
 	for (int c = 0; c < cols; c++)
-		dZ[(size_t)r * cols + c] = (c == label ? -py * sq : p[c] * (p[c] - s)) * invBatch;
+		dZ[(size_t)r * cols + c] = (c == w.label ? -py * sq : p[c] * (p[c] - s)) * invBatch;
 	rowLoss[r] = 0.5f * sq;
-	rowCorrect[r] = (arg == label) ? 1.0f : 0.0f;
+	rowCorrect[r] = (w.arg == w.label) ? 1.0f : 0.0f;
 }
 
 // batch_stats sums a batch's row losses and correct flags into stats[2*slot]

@@ -175,7 +175,7 @@ func (f *Fetcher) Ensure(ctx context.Context, cacheDir string) error {
 				return fmt.Errorf("remove mismatched %s: %w", path, err)
 			}
 		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("read %s: %w", path, unwrapPath(err))
+			return fmt.Errorf("read %s: %w", path, atomicfile.WithoutPath(err))
 		}
 		if err := run.fetch(ctx, o); err != nil {
 			return err

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 )
 
 // smallOfficial stands in for the official table: the four files of
@@ -61,7 +63,7 @@ const shortStall = 500 * time.Millisecond
 // its right sum: no temporary file, nothing partial under a real name.
 func checkNoLeftovers(t *testing.T, f *Fetcher, dir string) {
 	t.Helper()
-	for _, name := range names(t, dir) {
+	for _, name := range testutil.Names(t, dir) {
 		i := slices.IndexFunc(f.table(), func(o official) bool { return o.name == name })
 		if i < 0 {
 			t.Errorf("cache holds %s after the fetch", name)
@@ -84,7 +86,7 @@ func checkRefetch(t *testing.T, f *Fetcher, dir string, files map[string][]byte)
 		t.Fatalf("fetch from a good mirror after the fault: %v", err)
 	}
 	checkNoLeftovers(t, f, dir)
-	if got := names(t, dir); len(got) != len(f.table()) {
+	if got := testutil.Names(t, dir); len(got) != len(f.table()) {
 		t.Errorf("cache holds %v after a good fetch", got)
 	}
 	s, err := Load(dir)
@@ -242,7 +244,7 @@ func TestEnsureMirrorFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkNoLeftovers(t, f, cache)
-			if got := names(t, cache); len(got) != len(f.table()) {
+			if got := testutil.Names(t, cache); len(got) != len(f.table()) {
 				t.Errorf("cache holds %v", got)
 			}
 			if got := bad.hits.Load(); got != 1 {
@@ -283,7 +285,7 @@ func TestEnsureContentEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNoLeftovers(t, f, cache)
-	if got := names(t, cache); len(got) != 4 {
+	if got := testutil.Names(t, cache); len(got) != 4 {
 		t.Errorf("cache holds %v", got)
 	}
 }
@@ -320,7 +322,7 @@ func TestEnsureAllMirrorsFailNoModule(t *testing.T) {
 		t.Errorf("error %q names the module that is off, or is more than one line", msg)
 	}
 	checkNoLeftovers(t, f, cache)
-	if n := names(t, cache); len(n) != 0 {
+	if n := testutil.Names(t, cache); len(n) != 0 {
 		t.Errorf("cache holds %v", n)
 	}
 
@@ -364,7 +366,7 @@ func TestEnsureCanceledMidFile(t *testing.T) {
 	if d := time.Since(<-canceled); d > time.Second {
 		t.Errorf("Ensure returned %v after the cancel", d)
 	}
-	if n := names(t, cache); len(n) != 0 {
+	if n := testutil.Names(t, cache); len(n) != 0 {
 		t.Errorf("cache holds %v after the cancel", n)
 	}
 	checkRefetch(t, f, cache, files)
@@ -397,7 +399,7 @@ func TestEnsureRemovesStaleTemps(t *testing.T) {
 	if err := f.Ensure(context.Background(), cache); err != nil {
 		t.Fatal(err)
 	}
-	got := names(t, cache)
+	got := testutil.Names(t, cache)
 	if slices.Contains(got, stale) {
 		t.Errorf("stale %s is still there", stale)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 )
 
 var (
@@ -122,23 +124,9 @@ func checkCache(t *testing.T, dir string) {
 			t.Errorf("%s: sha256 %s, want %s", o.name, sum, o.sha256)
 		}
 	}
-	if got := names(t, dir); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+	if got := testutil.Names(t, dir); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Errorf("cache holds %v, want %v", got, want)
 	}
-}
-
-// names lists dir, sorted; a missing dir is empty.
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var n []string
-	for _, e := range entries {
-		n = append(n, e.Name())
-	}
-	return n
 }
 
 func TestEnsureFromMirror(t *testing.T) {
@@ -199,7 +187,7 @@ func TestEnsureWrongBytes(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			if n := names(t, cache); len(n) != 0 {
+			if n := testutil.Names(t, cache); len(n) != 0 {
 				t.Errorf("cache holds %v after a failed fetch", n)
 			}
 		})
@@ -301,7 +289,7 @@ func TestEnsureAllFail(t *testing.T) {
 	if strings.Contains(msg, "\n") {
 		t.Errorf("error %q is more than one line", msg)
 	}
-	if n := names(t, cache); len(n) != 0 {
+	if n := testutil.Names(t, cache); len(n) != 0 {
 		t.Errorf("cache holds %v", n)
 	}
 }
@@ -330,7 +318,7 @@ func TestEnsureCanceled(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("cancel took %v to stop the fetch", d)
 	}
-	if n := names(t, cache); len(n) != 0 {
+	if n := testutil.Names(t, cache); len(n) != 0 {
 		t.Errorf("cache holds %v", n)
 	}
 }

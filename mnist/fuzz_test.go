@@ -158,22 +158,34 @@ func checkReadError(t *testing.T, err error, what string) {
 	}
 }
 
+// readFuzzed runs read on a fuzzed input b under checkAllocation and holds
+// its error to checkReadError's form (what names the file); it returns b as
+// the reader sees it, inflated if gzipped, how that went, and read's error.
+func readFuzzed(t *testing.T, b []byte, what string, read func(io.Reader) error) (plain []byte, state inflateState, err error) {
+	t.Helper()
+	plain, state = asRead(b)
+	checkAllocation(t, b, plain, state, func() { err = read(bytes.NewReader(b)) })
+	if err != nil {
+		checkReadError(t, err, what)
+	}
+	return plain, state, err
+}
+
 // FuzzReadImages: any input is an error or exactly the images it holds by
 // the IDX definition; never a panic, and never an allocation that the bytes
 // present do not justify, whatever the header claims.
 func FuzzReadImages(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		plain, state := asRead(b)
 		var (
 			data          []byte
 			n, rows, cols int
-			err           error
 		)
-		checkAllocation(t, b, plain, state, func() { data, n, rows, cols, err = ReadImages(bytes.NewReader(b)) })
-		if err != nil {
-			checkReadError(t, err, "images file")
-		} else if n <= 0 || rows <= 0 || cols <= 0 || len(data) != n*rows*cols {
+		plain, state, err := readFuzzed(t, b, "images file", func(r io.Reader) (err error) {
+			data, n, rows, cols, err = ReadImages(r)
+			return err
+		})
+		if err == nil && (n <= 0 || rows <= 0 || cols <= 0 || len(data) != n*rows*cols) {
 			t.Fatalf("ReadImages = %d bytes, %d images of %dx%d", len(data), n, rows, cols)
 		}
 		if state == inflateTooLong {
@@ -202,15 +214,12 @@ func FuzzReadImages(f *testing.F) {
 func FuzzReadLabels(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		plain, state := asRead(b)
-		var (
-			labels []byte
-			err    error
-		)
-		checkAllocation(t, b, plain, state, func() { labels, err = ReadLabels(bytes.NewReader(b)) })
-		if err != nil {
-			checkReadError(t, err, "labels file")
-		} else {
+		var labels []byte
+		plain, state, err := readFuzzed(t, b, "labels file", func(r io.Reader) (err error) {
+			labels, err = ReadLabels(r)
+			return err
+		})
+		if err == nil {
 			if len(labels) == 0 {
 				t.Fatal("no labels and no error")
 			}

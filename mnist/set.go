@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 )
 
 // The four files of MNIST, by their original names; Fashion-MNIST and other
@@ -97,14 +99,14 @@ func ReadSet(imagesPath, labelsPath string) (*Set, error) {
 		data          []uint8
 		n, rows, cols int
 	}
-	im, err := readFile(imagesPath, func(r io.Reader) (im images, err error) {
+	im, err := atomicfile.Read(imagesPath, func(r io.Reader) (im images, err error) {
 		im.data, im.n, im.rows, im.cols, err = ReadImages(r)
 		return im, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	labels, err := readFile(labelsPath, ReadLabels)
+	labels, err := atomicfile.Read(labelsPath, ReadLabels)
 	if err != nil {
 		return nil, err
 	}
@@ -114,31 +116,6 @@ func ReadSet(imagesPath, labelsPath string) (*Set, error) {
 	return &Set{Images: im.data, Labels: labels, Rows: im.rows, Cols: im.cols}, nil
 }
 
-// readFile opens path, hands it to read and names path in any error.
-func readFile[T any](path string, read func(io.Reader) (T, error)) (T, error) {
-	var zero T
-	f, err := os.Open(path)
-	if err != nil {
-		return zero, fmt.Errorf("read %s: %w", path, unwrapPath(err))
-	}
-	defer f.Close()
-	v, err := read(f)
-	if err != nil {
-		return zero, fmt.Errorf("read %s: %w", path, err)
-	}
-	return v, nil
-}
-
-// unwrapPath drops the path an *fs.PathError repeats, since the caller
-// already names it; errors.Is still sees the cause.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // Load reads the four standard files from dir as they are: nothing is
 // checked against a checksum and nothing is written to dir, so any data set
 // in the same format (Fashion-MNIST, for one) works. For each file the
@@ -146,7 +123,7 @@ func unwrapPath(err error) error {
 // may be raw or gzipped. The split follows ValidationLen.
 func Load(dir string) (*Split, error) {
 	if fi, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("load %s: %w", dir, unwrapPath(err))
+		return nil, fmt.Errorf("load %s: %w", dir, atomicfile.WithoutPath(err))
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("load %s: not a folder", dir)
 	}
@@ -187,7 +164,7 @@ func findFile(dir, name string) (string, error) {
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", path, unwrapPath(err))
+		return "", fmt.Errorf("read %s: %w", path, atomicfile.WithoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("read %s: not a regular file", path)

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"os"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,20 +19,26 @@ import (
 // context and PoCL's per-context state) is several MiB each.
 const soakGrowth = 20 << 20
 
-// soakRSS is the process's resident set size in bytes, after handing freed
-// Go memory back to the system so that only memory held counts.
-func soakRSS(t *testing.T) int64 {
+// soak runs body(i) for i in [0, iterations), samples resident memory at a
+// third, two thirds and the end, and fails if it grew by more than
+// soakGrowth over the last two thirds; what names the iterations in the log.
+func soak(t *testing.T, what string, iterations int, body func(i int)) {
 	t.Helper()
-	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
+	start := time.Now()
+	var samples []int64
+	for i := range iterations {
+		if i == iterations/3 || i == 2*iterations/3 {
+			samples = append(samples, cltest.RSS(t))
+		}
+		body(i)
 	}
-	pages, err := strconv.ParseInt(strings.Fields(string(b))[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
+	samples = append(samples, cltest.RSS(t))
+	t.Logf("%d %s in %.1fs; RSS at iterations %d, %d, %d: %d, %d, %d MiB",
+		iterations, what, time.Since(start).Seconds(), iterations/3, 2*iterations/3, iterations,
+		samples[0]>>20, samples[1]>>20, samples[2]>>20)
+	if growth := samples[2] - samples[0]; growth > soakGrowth {
+		t.Errorf("RSS grew by %.1f MiB over the last %d of %d %s", float64(growth)/(1<<20), iterations-iterations/3, iterations, what)
 	}
-	return pages * int64(os.Getpagesize())
 }
 
 // TestSoakTrainers builds a Runtime once, then 300 times uploads the small
@@ -47,12 +49,7 @@ func TestSoakTrainers(t *testing.T) {
 	rt := open(t, kernels.GemmAuto)
 	split := smallSplit(t)
 	const iterations = 300
-	start := time.Now()
-	var samples []int64
-	for i := range iterations {
-		if i == iterations/3 || i == 2*iterations/3 {
-			samples = append(samples, soakRSS(t))
-		}
+	soak(t, "trainers", iterations, func(i int) {
 		cfg := nn.Config{Hidden: []int{64}, Batch: 20, Epochs: 1, Seed: uint64(i), LR: 0.05,
 			Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4}
 		tr, err := nn.NewTrainer(rt, split, cfg)
@@ -71,14 +68,7 @@ func TestSoakTrainers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
 		}
-	}
-	samples = append(samples, soakRSS(t))
-	t.Logf("%d trainers in %.1fs; RSS at iterations %d, %d, %d: %d, %d, %d MiB",
-		iterations, time.Since(start).Seconds(), iterations/3, 2*iterations/3, iterations,
-		samples[0]>>20, samples[1]>>20, samples[2]>>20)
-	if growth := samples[2] - samples[0]; growth > soakGrowth {
-		t.Errorf("RSS grew by %.1f MiB over the last %d of %d trainers", float64(growth)/(1<<20), iterations-iterations/3, iterations)
-	}
+	})
 }
 
 // TestSoakRuntimes opens and closes the whole Runtime (context, queue, every
@@ -96,12 +86,7 @@ func TestSoakRuntimes(t *testing.T) {
 	for i := range labels {
 		labels[i] = int32(rng.IntN(10))
 	}
-	start := time.Now()
-	var samples []int64
-	for i := range iterations {
-		if i == iterations/3 || i == 2*iterations/3 {
-			samples = append(samples, soakRSS(t))
-		}
+	soak(t, "runtimes", iterations, func(i int) {
 		rt, err := nn.Open(dev, kernels.Options{})
 		if err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
@@ -136,12 +121,5 @@ func TestSoakRuntimes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("iteration %d: %v", i, err)
 		}
-	}
-	samples = append(samples, soakRSS(t))
-	t.Logf("%d runtimes in %.1fs; RSS at iterations %d, %d, %d: %d, %d, %d MiB",
-		iterations, time.Since(start).Seconds(), iterations/3, 2*iterations/3, iterations,
-		samples[0]>>20, samples[1]>>20, samples[2]>>20)
-	if growth := samples[2] - samples[0]; growth > soakGrowth {
-		t.Errorf("RSS grew by %.1f MiB over the last %d of %d runtimes", float64(growth)/(1<<20), iterations-iterations/3, iterations)
-	}
+	})
 }

@@ -61,6 +61,15 @@ func widen(v float32) float64 {
 	return w
 }
 
+// parseConfig parses args into fs, a command's flags (about is its help),
+// and returns the configuration its network flags net give, checked.
+func parseConfig(e *env, fs *flag.FlagSet, about string, args []string, net *netFlags) (nn.Config, error) {
+	if err := parse(e, fs, "[flags]", about, args); err != nil {
+		return nn.Config{}, err
+	}
+	return net.config()
+}
+
 // config is the parsed configuration, checked; its errors are usage errors.
 func (n *netFlags) config() (nn.Config, error) {
 	cfg := n.cfg

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mnist-cl/mnist-cl/internal/cltest"
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
@@ -31,20 +32,6 @@ func runWith(t *testing.T, ctx context.Context, environ map[string]string, args 
 	e := &env{ctx: ctx, stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }}
 	code := run(e, args)
 	return code, out.String(), errb.String()
-}
-
-// listDir names the files in dir.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // TestHugeNetworkRefusedBeforeAllocating is the example: hidden
@@ -132,7 +119,7 @@ func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
 			t.Errorf("%s: %s changed (%d bytes, was %d; %v; %s): the diverged network was saved over the good one",
 				how, f, len(now), len(good), err, nonFinite(f))
 		}
-		if names := listDir(t, dir); len(names) != 1 {
+		if names := testutil.Names(t, dir); len(names) != 1 {
 			t.Errorf("%s: files beside the checkpoint: %v", how, names)
 		}
 	}
@@ -275,21 +262,14 @@ func TestSignalsDuringCheckpointWrites(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { <-read; done <- cmd.Wait() }()
-			var werr error
-			select {
-			case werr = <-done:
-			case <-time.After(20 * time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Fatalf("%s: still running 20 s after the signal:\n%s", name, stderr.String())
-			}
+			werr := waitExit(t, cmd, done, 20*time.Second, fmt.Sprintf("%s: still running 20 s after the signal", name), stderr.String)
 			var ee *exec.ExitError
 			if !errors.As(werr, &ee) {
 				t.Fatalf("%s: %v\n%s", name, werr, stderr.String())
 			}
 			c, cerr := nn.ReadCheckpoint(f)
 			others := []string{}
-			for _, n := range listDir(t, dir) {
+			for _, n := range testutil.Names(t, dir) {
 				if n != filepath.Base(f) {
 					others = append(others, n)
 				}
@@ -374,7 +354,7 @@ func TestOutputsCheckedBeforeTraining(t *testing.T) {
 			}
 		}
 	}
-	if names := listDir(t, dir); len(names) != 2 && len(names) != 1 {
+	if names := testutil.Names(t, dir); len(names) != 2 && len(names) != 1 {
 		t.Errorf("files made by refused runs: %v", names)
 	}
 }

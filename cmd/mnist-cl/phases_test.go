@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"net/http"
@@ -102,14 +103,7 @@ func signalIn(t *testing.T, p phase) string {
 	if err := cmd.Process.Signal(p.sig); err != nil {
 		t.Fatal(err)
 	}
-	var werr error
-	select {
-	case werr = <-exited:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-		t.Fatalf("still running 10 s after %v:\n%s", p.sig, printed())
-	}
+	werr := waitExit(t, cmd, exited, 10*time.Second, fmt.Sprintf("still running 10 s after %v", p.sig), printed)
 	took := time.Since(sent)
 	time.Sleep(10 * time.Millisecond) // the reader's last lines
 	text := printed()
@@ -261,4 +255,20 @@ func TestStopWhileWritingPlot(t *testing.T) {
 	if _, err := os.Stat(metrics); err == nil {
 		t.Errorf("%s written after the interrupt", metrics)
 	}
+}
+
+// waitExit returns what done reports, the exit of cmd's process, if it comes
+// within d; otherwise it kills the process and fails the test with msg and
+// out(), what the process printed.
+func waitExit(t *testing.T, cmd *exec.Cmd, done <-chan error, d time.Duration, msg string, out func() string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s:\n%s", msg, out())
+	}
+	return nil
 }

@@ -24,10 +24,7 @@ func runPlan(e *env, args []string) error {
 	fs := newFlags("plan")
 	var net netFlags
 	net.register(fs, nn.DefaultConfig(), "images per step", "unused: the plan does not depend on it")
-	if err := parse(e, fs, "[flags]", planHelp, args); err != nil {
-		return err
-	}
-	cfg, err := net.config()
+	cfg, err := parseConfig(e, fs, planHelp, args, &net)
 	if err != nil {
 		return err
 	}

@@ -121,10 +121,7 @@ func parseTrain(e *env, args []string) (*trainRun, error) {
 	r.dev.register(fs)
 	r.net.register(fs, base, "images per step", "seed of the initial weights and of every epoch's shuffle")
 	r.tf.register(fs, base.Epochs)
-	if err := parse(e, fs, "[flags]", trainHelp, args); err != nil {
-		return nil, err
-	}
-	if r.cfg, err = r.net.config(); err != nil {
+	if r.cfg, err = parseConfig(e, fs, trainHelp, args, &r.net); err != nil {
 		return nil, err
 	}
 	r.cfg.Epochs = r.tf.epochs

@@ -21,10 +21,7 @@ func runVerify(e *env, args []string) error {
 	dev.register(fs)
 	var net netFlags
 	net.register(fs, nn.DefaultConfig(), "rows of the checked batch", "seed of the weights and the random batch")
-	if err := parse(e, fs, "[flags]", verifyHelp, args); err != nil {
-		return err
-	}
-	cfg, err := net.config()
+	cfg, err := parseConfig(e, fs, verifyHelp, args, &net)
 	if err != nil {
 		return err
 	}

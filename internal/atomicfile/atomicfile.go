@@ -2,7 +2,8 @@
 // the old contents or the complete new ones, never a half-written file: it
 // writes a temporary file in the same folder and renames it over the target.
 // A checkpoint saved after hours of training must not be lost to a full disk
-// or a kill in the middle of the write.
+// or a kill in the middle of the write. Read and Kind are the reading side's
+// small helpers, shared by the packages that load files.
 package atomicfile
 
 import (

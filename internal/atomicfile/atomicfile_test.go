@@ -13,21 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// names lists dir, so a test can see that no temporary file was left.
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
-}
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
+)
 
 func writeString(s string) func(io.Writer) error {
 	return func(w io.Writer) error {
@@ -52,7 +40,7 @@ func TestWriteNewAndReplace(t *testing.T) {
 	if string(got) != "second" {
 		t.Errorf("contents %q, want %q", got, "second")
 	}
-	if n := names(t, dir); !slices.Equal(n, []string{"model.safetensors"}) {
+	if n := testutil.Names(t, dir); !slices.Equal(n, []string{"model.safetensors"}) {
 		t.Errorf("folder holds %q, want only the file", n)
 	}
 }
@@ -94,7 +82,7 @@ func TestWriteErrorKeepsOldFile(t *testing.T) {
 	if string(got) != "old" {
 		t.Errorf("old file now holds %d bytes, want %q", len(got), "old")
 	}
-	if n := names(t, dir); !slices.Equal(n, []string{"ckpt"}) {
+	if n := testutil.Names(t, dir); !slices.Equal(n, []string{"ckpt"}) {
 		t.Errorf("folder holds %q, want only the old file", n)
 	}
 }
@@ -110,7 +98,7 @@ func TestWritePanicRemovesTemp(t *testing.T) {
 		}()
 		Write(path, 0o644, func(io.Writer) error { panic("write panicked") })
 	}()
-	if n := names(t, dir); len(n) != 0 {
+	if n := testutil.Names(t, dir); len(n) != 0 {
 		t.Errorf("folder holds %q, want nothing", n)
 	}
 }
@@ -129,7 +117,7 @@ func TestWriteRefusesFolder(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming %s as a folder", name, err, path)
 		}
 	}
-	if n := names(t, dir); !slices.Equal(n, []string{"sub"}) {
+	if n := testutil.Names(t, dir); !slices.Equal(n, []string{"sub"}) {
 		t.Errorf("folder holds %q, want only sub", n)
 	}
 }
@@ -205,7 +193,7 @@ func TestCheckWritable(t *testing.T) {
 	if err := CheckWritable(existing); err != nil {
 		t.Errorf("read-only file in a writable folder: %v", err)
 	}
-	if n := names(t, dir); !slices.Equal(n, []string{"existing"}) {
+	if n := testutil.Names(t, dir); !slices.Equal(n, []string{"existing"}) {
 		t.Errorf("folder holds %q after the checks, want only the file", n)
 	}
 
@@ -238,7 +226,7 @@ func TestReadOnlyFolder(t *testing.T) {
 	if err := Write(path, 0o644, writeString("x")); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Write: error %v, want a permission error", err)
 	}
-	if n := names(t, ro); len(n) != 0 {
+	if n := testutil.Names(t, ro); len(n) != 0 {
 		t.Errorf("read-only folder holds %q", n)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,13 @@ func Device(t testing.TB) cl.Device {
 	// when a context is used from a thread other than the one that made it.
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
+	return Choose(t)
+}
+
+// Choose is Device without the thread lock: the device MNISTCL_DEVICE names,
+// else the default choice.
+func Choose(t testing.TB) cl.Device {
+	t.Helper()
 	devs, err := cl.AllDevices()
 	if err != nil {
 		t.Fatalf("no OpenCL device to test on (run scripts/setup.sh): %v", err)
@@ -44,17 +53,40 @@ func Device(t testing.TB) cl.Device {
 // the test ends.
 func Queue(t testing.TB) (*cl.Context, *cl.Queue) {
 	t.Helper()
-	ctx, err := cl.NewContext(Device(t))
+	return QueueOn(t, Device(t), false)
+}
+
+// QueueOn opens a context and queue on dev, with profiling or not, and
+// releases them when the test ends.
+func QueueOn(t testing.TB, dev cl.Device, profiling bool) (*cl.Context, *cl.Queue) {
+	t.Helper()
+	ctx, err := cl.NewContext(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ctx.NewQueue(false)
+	q, err := ctx.NewQueue(profiling)
 	if err != nil {
 		ctx.Release()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Release(); ctx.Release() })
 	return ctx, q
+}
+
+// RSS is the process's resident set size in bytes, after handing freed Go
+// memory back to the system so that only memory held counts.
+func RSS(t testing.TB) int64 {
+	t.Helper()
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := strconv.ParseInt(strings.Fields(string(b))[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // Rand returns an r x c matrix of uniform values in [lo, hi).

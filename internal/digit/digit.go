@@ -39,7 +39,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 
@@ -91,7 +90,7 @@ const (
 func Load(path string) ([]uint8, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, withoutPath(err))
+		return nil, fmt.Errorf("read %s: %w", path, atomicfile.WithoutPath(err))
 	}
 	if !fi.Mode().IsRegular() {
 		// Opening a named pipe would wait for a writer, and reading a
@@ -102,26 +101,7 @@ func Load(path string) ([]uint8, error) {
 		return nil, fmt.Errorf("read %s: %w: the file is %d bytes, over the %d MiB limit",
 			path, ErrTooLarge, fi.Size(), MaxFileBytes>>20)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, withoutPath(err))
-	}
-	defer f.Close()
-	px, err := Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return px, nil
-}
-
-// withoutPath drops the path that os errors carry, since the caller names it
-// already.
-func withoutPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return atomicfile.Read(path, Decode)
 }
 
 // Decode reads a PNG, JPEG or GIF image from r, at most MaxFileBytes of it,
@@ -333,27 +313,13 @@ func paperLevels(img image.Image) []uint8 {
 			copy(out[y*w:(y+1)*w], m.Y[m.YOffset(b.Min.X, b.Min.Y+y):])
 		}
 	case *image.NRGBA:
-		for y := range h {
-			p := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			for x := range w {
-				q := p[4*x : 4*x+4 : 4*x+4]
-				a := uint32(q[3])
-				over := func(c uint8) uint32 { return (uint32(c)*a + 255*(255-a) + 127) / 255 }
-				out[y*w+x] = luma8(over(q[0]), over(q[1]), over(q[2]))
-			}
-		}
+		lumaOverWhite(out, w, h, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride,
+			func(c, a uint32) uint32 { return (c*a + 255*(255-a) + 127) / 255 })
 	case *image.RGBA:
-		for y := range h {
-			p := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			for x := range w {
-				q := p[4*x : 4*x+4 : 4*x+4]
-				// Premultiplied, so white shows through as 255-a; min
-				// guards against colours brighter than their alpha allows.
-				a := uint32(q[3])
-				over := func(c uint8) uint32 { return min(255, uint32(c)+255-a) }
-				out[y*w+x] = luma8(over(q[0]), over(q[1]), over(q[2]))
-			}
-		}
+		// Premultiplied, so white shows through as 255-a; min guards
+		// against colours brighter than their alpha allows.
+		lumaOverWhite(out, w, h, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride,
+			func(c, a uint32) uint32 { return min(255, c+255-a) })
 	case *image.Paletted:
 		// An index past the palette is paper: the image is malformed, and
 		// ink that may not exist should not be invented.
@@ -387,6 +353,19 @@ func paperLevels(img image.Image) []uint8 {
 		}
 	}
 	return out
+}
+
+// lumaOverWhite writes into out (w x h) the luma of the RGBA bytes in pix,
+// rows stride apart, each channel laid over white by over(channel, alpha).
+func lumaOverWhite(out []uint8, w, h int, pix []uint8, stride int, over func(c, a uint32) uint32) {
+	for y := range h {
+		p := pix[y*stride:]
+		for x := range w {
+			q := p[4*x : 4*x+4 : 4*x+4]
+			a := uint32(q[3])
+			out[y*w+x] = luma8(over(uint32(q[0]), a), over(uint32(q[1]), a), over(uint32(q[2]), a))
+		}
+	}
 }
 
 // luma8 is color.GrayModel's luma for 8-bit channels.

@@ -2,7 +2,6 @@ package digit
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -11,7 +10,6 @@ import (
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
-	"image/png"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -23,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 	"github.com/mnist-cl/mnist-cl/mnist"
 )
 
@@ -63,15 +62,6 @@ func sevenOn(paper, ink color.Color) *image.RGBA {
 func drawSeven(img draw.Image, off image.Point, ink color.Color) {
 	fill(img, image.Rect(60, 40, 240, 80).Add(off), ink)
 	fill(img, image.Rect(200, 40, 240, 260).Add(off), ink)
-}
-
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 func encodeJPEG(t testing.TB, img image.Image, quality int) []byte {
@@ -306,7 +296,7 @@ func TestFormats(t *testing.T) {
 		data []byte
 		tol  float64
 	}{
-		{"PNG", encodePNG(t, img), 0},
+		{"PNG", testutil.EncodePNG(t, img), 0},
 		{"GIF", encodeGIF(t, img), 0},
 		{"JPEG quality 90", encodeJPEG(t, img, 90), 0.01},
 		{"JPEG quality 30", encodeJPEG(t, img, 30), 0.01},
@@ -330,19 +320,12 @@ func TestFormats(t *testing.T) {
 // alone costs up to 0.6 in relative L2. So the test holds the plain error
 // to a mean, and the error at the best shift by a pixel to a worst case too.
 func TestMNISTRoundTrip(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "mnist-small", mnist.TestImagesFile))
+	small := filepath.Join("..", "..", "testdata", "mnist-small")
+	set, err := mnist.ReadSet(filepath.Join(small, mnist.TestImagesFile), filepath.Join(small, mnist.TestLabelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, n, rows, cols, err := mnist.ReadImages(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, n, rows, cols := set.Images, set.Len(), set.Rows, set.Cols
 	const count, scale = 50, 4
 	if rows != Side || cols != Side || n < count {
 		t.Fatalf("%d images of %dx%d, want %d of %dx%[3]d", n, rows, cols, count, Side)
@@ -358,7 +341,7 @@ func TestMNISTRoundTrip(t *testing.T) {
 			x, y := p%(Side*scale)/scale, p/(Side*scale)/scale
 			img.Pix[p] = 255 - orig[y*Side+x]
 		}
-		got := mustDecode(t, encodePNG(t, img))
+		got := mustDecode(t, testutil.EncodePNG(t, img))
 		if s := measure(t, got); math.Abs(s.cx-Side/2) > 0.5 || math.Abs(s.cy-Side/2) > 0.5 {
 			t.Errorf("digit %d: centre of mass (%.2f, %.2f), want within 0.5 of (14, 14)", i, s.cx, s.cy)
 		}
@@ -439,7 +422,7 @@ func TestBlank(t *testing.T) {
 // error that names the problem, and that a header claiming a huge image
 // costs no more than the file does.
 func TestBadData(t *testing.T) {
-	good := encodePNG(t, barOn(white, black))
+	good := testutil.EncodePNG(t, barOn(white, black))
 	goodJPEG := encodeJPEG(t, barOn(white, black), 80)
 	tests := []struct {
 		name string
@@ -498,7 +481,7 @@ func TestBadData(t *testing.T) {
 // TestSizeLimits checks the limits that apply before and without decoding.
 func TestSizeLimits(t *testing.T) {
 	// The file limit, lowered so that the test needs no 64 MiB.
-	data := encodePNG(t, barOn(white, black))
+	data := testutil.EncodePNG(t, barOn(white, black))
 	if _, err := decode(bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Errorf("file at the limit: %v", err)
 	}
@@ -521,7 +504,7 @@ func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	img := sevenOn(white, black)
 	pngPath := filepath.Join(dir, "seven.png")
-	if err := os.WriteFile(pngPath, encodePNG(t, img), 0o644); err != nil {
+	if err := os.WriteFile(pngPath, testutil.EncodePNG(t, img), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Load(pngPath)

@@ -5,6 +5,8 @@ import (
 	"image"
 	"image/color"
 	"testing"
+
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 )
 
 // FuzzDecode: any bytes are a digit of exactly Side*Side pixels or an error;
@@ -23,11 +25,11 @@ func FuzzDecode(f *testing.F) {
 	translucent := image.NewNRGBA(small.Bounds())
 	fill(translucent, image.Rect(4, 3, 8, 13), color.NRGBA{0, 0, 0, 200})
 
-	pngRGBA := encodePNG(f, small)
+	pngRGBA := testutil.EncodePNG(f, small)
 	seeds := [][]byte{
 		pngRGBA,
-		encodePNG(f, gray),
-		encodePNG(f, translucent),
+		testutil.EncodePNG(f, gray),
+		testutil.EncodePNG(f, translucent),
 		encodeJPEG(f, small, 75),
 		encodeJPEG(f, gray, 50),
 		encodeGIF(f, small),

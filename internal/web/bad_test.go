@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 )
 
 // TestBadRequests sends what a broken or hostile client might, and checks
@@ -18,8 +20,8 @@ import (
 func TestBadRequests(t *testing.T) {
 	const limit = 64 << 10
 	url := start(t, Options{Model: newModel(t, 784, 16, 10), MaxUploadBytes: limit, MaxPixels: 1 << 20})
-	big := encodePNG(t, image.NewGray(image.Rect(0, 0, 2000, 2000))) // small file, 4 megapixels
-	blank := encodePNG(t, image.NewGray(image.Rect(0, 0, 50, 50)))
+	big := testutil.EncodePNG(t, image.NewGray(image.Rect(0, 0, 2000, 2000))) // small file, 4 megapixels
+	blank := testutil.EncodePNG(t, image.NewGray(image.Rect(0, 0, 50, 50)))
 	good := digitPNG(t, 100, 100)
 	cases := []struct {
 		name, method, path string

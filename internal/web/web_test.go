@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -18,6 +17,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/mnist-cl/mnist-cl/cpuref"
+	"github.com/mnist-cl/mnist-cl/internal/testutil"
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
@@ -203,16 +203,7 @@ func digitPNG(t testing.TB, w, h int) []byte {
 			img.SetGray(x+(y-h/2)/5, y, color.Gray{})
 		}
 	}
-	return encodePNG(t, img)
-}
-
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return testutil.EncodePNG(t, img)
 }
 
 // start runs a server on a free port of 127.0.0.1 until the test ends.

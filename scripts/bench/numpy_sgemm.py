@@ -20,15 +20,15 @@ import argparse
 import os
 import sys
 
+from _common import add_openblas_core, openblas, set_openblas_core
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", "-B", type=int, default=128, help="batch size B")
     p.add_argument("--threads", type=int, default=2,
                    help="OPENBLAS_NUM_THREADS, set before numpy loads (0: leave the environment as it is)")
-    p.add_argument("--openblas-core", default="env",
-                   help="OPENBLAS_CORETYPE before numpy loads: 'env' leaves the environment as it is, "
-                        "'auto' removes it (OpenBLAS detects the CPU), anything else sets it (e.g. Haswell, SkylakeX)")
+    add_openblas_core(p, "numpy")
     p.add_argument("--reps", type=int, default=7, help="timed repetitions per shape; the median is reported")
     p.add_argument("--target", type=float, default=0.2, help="seconds one repetition should take (sizes its loop)")
     p.add_argument("--no-peak", action="store_true", help="skip the 1024^3 anchor")
@@ -39,13 +39,9 @@ def parse_args():
 args = parse_args()
 if args.threads > 0:
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
-if args.openblas_core == "auto":
-    os.environ.pop("OPENBLAS_CORETYPE", None)
-elif args.openblas_core != "env":
-    os.environ["OPENBLAS_CORETYPE"] = args.openblas_core
+set_openblas_core(args.openblas_core)
 
 import contextlib  # noqa: E402
-import ctypes  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
@@ -66,25 +62,6 @@ def shapes(b):
         ("dZ1=D2W2t", False, True, b, 512, 256),
         ("dW1=XtD1", True, False, 784, 512, b),
     ]
-
-
-def openblas():
-    """(library path, openblas_get_config, threads) of the OpenBLAS loaded, or Nones."""
-    path = None
-    with open("/proc/self/maps") as f:
-        for line in f:
-            name = line.split()[-1]
-            if os.path.basename(name).startswith("libopenblas"):
-                path = name
-                break
-    if path is None:
-        return None, None, None
-    try:
-        lib = ctypes.CDLL(path)
-        lib.openblas_get_config.restype = ctypes.c_char_p
-        return path, lib.openblas_get_config().decode(), lib.openblas_get_num_threads()
-    except (OSError, AttributeError):
-        return path, None, None
 
 
 def time_gemm(name, ta, tb, m, n, k, rng):

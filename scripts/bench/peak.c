@@ -27,41 +27,36 @@ static double now(void) {
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// fma512 runs iters rounds of CHAINS independent zmm FMAs; returns a sum so
-// the compiler keeps the work.
-__attribute__((target("avx512f"))) static float fma512(long iters) {
-	__m512 acc[CHAINS];
-	for (int i = 0; i < CHAINS; i++)
-		acc[i] = _mm512_set1_ps((float)i);
-	const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
-	for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-		for (int i = 0; i < CHAINS; i++)
-			acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+// FMA_CHAINS(name, tgt, vec, pre, reduce) defines float name(long iters),
+// iters rounds of CHAINS independent FMAs on registers of type vec, whose
+// intrinsics start with pre (_mm512, _mm256); it returns reduce(sum of the
+// chains) so the compiler keeps the work.
+#define FMA_CHAINS(name, tgt, vec, pre, reduce)                            \
+	__attribute__((target(tgt))) static float name(long iters) {        \
+		vec acc[CHAINS];                                             \
+		for (int i = 0; i < CHAINS; i++)                             \
+			acc[i] = pre##_set1_ps((float)i);                    \
+		const vec a = pre##_set1_ps(0.999999f), b = pre##_set1_ps(1e-6f); \
+		for (long it = 0; it < iters; it++) {                        \
+			_Pragma("GCC unroll 12")                             \
+			for (int i = 0; i < CHAINS; i++)                     \
+				acc[i] = pre##_fmadd_ps(acc[i], a, b);       \
+		}                                                            \
+		vec s = acc[0];                                              \
+		for (int i = 1; i < CHAINS; i++)                             \
+			s = pre##_add_ps(s, acc[i]);                         \
+		return reduce(s);                                            \
 	}
-	__m512 s = acc[0];
-	for (int i = 1; i < CHAINS; i++)
-		s = _mm512_add_ps(s, acc[i]);
-	return _mm512_reduce_add_ps(s);
-}
 
-__attribute__((target("avx2,fma"))) static float fma256(long iters) {
-	__m256 acc[CHAINS];
-	for (int i = 0; i < CHAINS; i++)
-		acc[i] = _mm256_set1_ps((float)i);
-	const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
-	for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-		for (int i = 0; i < CHAINS; i++)
-			acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-	}
-	__m256 s = acc[0];
-	for (int i = 1; i < CHAINS; i++)
-		s = _mm256_add_ps(s, acc[i]);
+__attribute__((target("avx2"))) static float sum256(__m256 s) {
 	float o[8];
 	_mm256_storeu_ps(o, s);
 	return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
 }
+
+// fma512 and fma256: the zmm and the ymm version.
+FMA_CHAINS(fma512, "avx512f", __m512, _mm512, _mm512_reduce_add_ps)
+FMA_CHAINS(fma256, "avx2,fma", __m256, _mm256, sum256)
 
 // clock_ghz times a chain of dependent adds, one cycle each on every x86 core
 // of the last decade, so cycles = adds.

@@ -20,6 +20,8 @@ import argparse
 import os
 import sys
 
+from _common import add_openblas_core, openblas, set_openblas_core
+
 
 def default_data():
     # mnist.DefaultCacheDir: os.UserCacheDir()/mnist-cl, i.e.
@@ -43,9 +45,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2,
                    help="torch.set_num_threads, and OMP_NUM_THREADS/OPENBLAS_NUM_THREADS "
                         "(set before torch loads, since torch does not pass its count to OpenBLAS)")
-    p.add_argument("--openblas-core", default="env",
-                   help="OPENBLAS_CORETYPE before torch loads: 'env' leaves the environment as it is, "
-                        "'auto' removes it (OpenBLAS detects the CPU), anything else sets it (e.g. Haswell, SkylakeX)")
+    add_openblas_core(p, "torch")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
     return p.parse_args()
@@ -56,12 +56,8 @@ args = parse_args()
 # reaches OpenMP (and MKL), so set both before importing torch.
 os.environ["OMP_NUM_THREADS"] = str(args.threads)
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
-if args.openblas_core == "auto":
-    os.environ.pop("OPENBLAS_CORETYPE", None)
-elif args.openblas_core != "env":
-    os.environ["OPENBLAS_CORETYPE"] = args.openblas_core
+set_openblas_core(args.openblas_core)
 
-import ctypes  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
@@ -101,25 +97,6 @@ def blas_info():
     return "BLAS_INFO not reported"
 
 
-def openblas_core():
-    """The OpenBLAS library and kernel set this process loaded, if any."""
-    path = None
-    with open("/proc/self/maps") as f:
-        for line in f:
-            name = line.split()[-1]
-            if os.path.basename(name).startswith("libopenblas"):
-                path = name
-                break
-    if path is None:
-        return None, None
-    try:
-        lib = ctypes.CDLL(path)
-        lib.openblas_get_config.restype = ctypes.c_char_p
-        return path, lib.openblas_get_config().decode()
-    except (OSError, AttributeError):
-        return path, None
-
-
 def evaluate(model, x, y, batch=1000):
     correct = 0
     with torch.no_grad():
@@ -148,7 +125,7 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=args.lr)
 
-    lib, obcfg = openblas_core()
+    lib, obcfg, _ = openblas()
     info = {
         "tool": "pytorch",
         "torch_version": torch.__version__,
