@@ -4,7 +4,7 @@ GO ?= go
 BIN := ./mnist-cl
 TRAINFLAGS ?=
 # How long each fuzz target runs in `make test` (CI); `make fuzz` runs longer.
-FUZZTIME ?= 20s
+FUZZTIME ?= 10s
 FUZZ := ./mnist:FuzzReadImages ./mnist:FuzzReadLabels ./internal/safetensors:FuzzRead ./internal/digit:FuzzDecode
 
 .PHONY: setup build train test race fuzz verify bench clean
