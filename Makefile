@@ -21,7 +21,8 @@ train: build
 verify: build
 	$(BIN) verify
 
-test: setup
+test:
+	@bash scripts/setup.sh test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory race

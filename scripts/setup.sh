@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Installs what mnist-cl needs to build and run on Debian or Ubuntu: a C
 # compiler for cgo, the OpenCL headers, the ICD loader and PoCL's CPU device (the device of last resort; a
-# GPU's own ICD, if any, works beside it). It installs only what is missing,
-# so `make train` and `make test` call it every time.
+# GPU's own ICD, if any, works beside it). With the argument "test" it adds
+# what the tests run besides: oclgrind (a second, checking OpenCL), chromium
+# and a font (the web pages in a real browser), and Python's numpy, onnx and
+# OpenCV (the checkpoint reader and the exported model's consumers). It
+# installs only what is missing, so `make train` and `make test` call it
+# every time.
 set -euo pipefail
 
 packages=(opencl-headers ocl-icd-opencl-dev pocl-opencl-icd)
+# The test set comes with its recommended packages: headless chromium was
+# only ever tried here installed that way.
+norec=--no-install-recommends
+if [ "${1:-}" = test ]; then
+  packages+=(oclgrind chromium fonts-liberation python3-numpy python3-onnx python3-opencv)
+  norec=""
+fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   # Not Debian: check the files and leave the installing to the user.
@@ -30,4 +41,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${need[*]}" >&2
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $norec "${need[@]}" >&2
