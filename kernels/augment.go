@@ -87,3 +87,81 @@ func (s *Set) Philox(ctr [4]uint32, key [2]uint32, n int, out *cl.Buffer) error 
 	}
 	return s.launch1D(s.philox, n, ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], n, out)
 }
+
+// elasticStream is the last counter word of the elastic noise
+// (ELASTIC_STREAM in layers.cl), apart from the affine draws.
+const elasticStream = 0x656c6131 // "ela1"
+
+// ElasticMaxRadius is the largest Gaussian radius ceil(3 Sigma) that
+// gather_elastic takes (ELASTIC_MAX_RADIUS in layers.cl).
+const ElasticMaxRadius = 32
+
+// Elastic is one epoch's random elastic distortions after Simard et al.
+// (2003), as gather_elastic makes them: per image two displacement fields
+// of uniform noise (Noise), each blurred by a Gaussian of standard
+// deviation Sigma pixels truncated at Radius, zero outside the image, and
+// scaled by Alpha (the blur's weights sum to 1), displace where every output
+// pixel samples the image after the affine map of the embedded Affine (the
+// identity when its ranges are zero). Alpha 0 with zero ranges is Gather.
+type Elastic struct {
+	Affine
+	Sigma, Alpha float32
+}
+
+// Radius is the Gaussian's truncation, ceil(3 Sigma).
+func (e Elastic) Radius() int { return int(math.Ceil(3 * float64(e.Sigma))) }
+
+// Noise returns the two fields of uniform noise gather_elastic draws for
+// image (its index in the data set): dx for every pixel then dy, value i
+// being word i mod 4 of Philox at counter (image, Epoch, i / 4, stream).
+func (e Elastic) Noise(image int) []float32 {
+	n := 2 * e.Width * e.Height
+	out := make([]float32, 0, n+3)
+	key := [2]uint32{uint32(e.Seed), uint32(e.Seed >> 32)}
+	for j := 0; 4*j < n; j++ {
+		w := Philox4x32([4]uint32{uint32(image), uint32(e.Epoch), uint32(j), elasticStream}, key)
+		for _, x := range w {
+			out = append(out, Uniform(x))
+		}
+	}
+	return out[:n]
+}
+
+// gain is alpha over the square of the sum of the 1D weights, which the
+// kernel computes unnormalised.
+func (e Elastic) gain() (inv2s2, gain float32) {
+	s := float64(e.Sigma)
+	sum := 0.0
+	for k := -e.Radius(); k <= e.Radius(); k++ {
+		sum += math.Exp(-float64(k*k) / (2 * s * s))
+	}
+	return float32(1 / (2 * s * s)), float32(float64(e.Alpha) / (sum * sum))
+}
+
+// GatherElastic is GatherAffine with e's elastic displacement added to
+// every image's affine map (see gather_elastic in layers.cl): a work-group
+// per image, holding its two fields in local memory.
+func (s *Set) GatherElastic(images, digits, perm *cl.Buffer, first, rows int, e Elastic, x, labels *cl.Buffer) error {
+	a := e.Affine
+	pixels := a.Width * a.Height
+	if a.Width <= 0 || a.Height <= 0 || a.Epoch < 0 || !(e.Sigma > 0) || e.Radius() > ElasticMaxRadius ||
+		!(e.Alpha >= 0) || math.IsInf(float64(e.Alpha), 0) || uint64(16*pixels+1024) > s.dev.LocalMem {
+		return fmt.Errorf("gather_elastic: image %dx%d, epoch %d, sigma %g, alpha %g (local memory %d bytes)",
+			a.Width, a.Height, a.Epoch, e.Sigma, e.Alpha, s.dev.LocalMem)
+	}
+	if err := need("gather_elastic", operand{"X", x, rows * pixels}, operand{"labels", labels, rows}, operand{"perm", perm, first + rows}); err != nil {
+		return err
+	}
+	if rows <= 0 {
+		return nil
+	}
+	sx, sy := a.shifts()
+	inv2s2, gain := e.gain()
+	if err := s.gatherElastic.SetArgs(images, digits, perm, first, a.Width, a.Height,
+		uint32(a.Seed), uint32(a.Seed>>32), uint32(a.Epoch), a.radians(), a.Scale, sx, sy,
+		inv2s2, e.Radius(), gain, x, labels, cl.Local(8*pixels), cl.Local(8*pixels)); err != nil {
+		return err
+	}
+	group := min(pixels, s.elasticGroup)
+	return s.enqueue(s.gatherElastic, []int{group, rows}, []int{group, 1}, rows, pixels, 0)
+}

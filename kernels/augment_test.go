@@ -191,6 +191,100 @@ func identityCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d 
 	}
 }
 
+// TestGatherElastic runs gather_elastic at odd sizes, batches of 1 and 7,
+// alone and after an affine map, and checks every row against cpuref.Elastic
+// of the fields cpuref.ElasticField makes from the Go draw of the same
+// noise; with alpha 0 and zero ranges X must be gather's bit for bit.
+func TestGatherElastic(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	const n = 23
+	for _, wh := range [][2]int{{5, 5}, {13, 7}, {28, 28}} {
+		w, h := wh[0], wh[1]
+		d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(cltest.Seed(t), 17)), n, w*h)
+		for _, fr := range [][2]int{{0, 1}, {5, 7}, {16, 7}} {
+			first, rows := fr[0], fr[1]
+			simard := kernels.Elastic{Affine: kernels.Affine{Width: w, Height: h, Seed: 0x1234_5678_9abc, Epoch: 3}, Sigma: 4, Alpha: 34}
+			strong := kernels.Elastic{Affine: kernels.Affine{Width: w, Height: h, Seed: 7, Epoch: 1, Rotate: 30, Scale: 0.2, Shift: 0.2}, Sigma: 1.5, Alpha: 80}
+			wide := kernels.Elastic{Affine: kernels.Affine{Width: w, Height: h, Seed: 5, Epoch: 2}, Sigma: 10, Alpha: 300}
+			for _, e := range []kernels.Elastic{simard, strong, wide} {
+				elasticCase(t, s, ctx, q, d, first, rows, e)
+			}
+			id := kernels.Elastic{Affine: kernels.Affine{Width: w, Height: h, Seed: 99, Epoch: 2}, Sigma: 4}
+			x := cltest.Buffer(t, ctx, q, rows*w*h, nil)
+			plain := cltest.Buffer(t, ctx, q, rows*w*h, nil)
+			if err := s.GatherElastic(d.ib, d.db, d.pb, first, rows, id, x, d.lb); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Gather(d.ib, d.db, d.pb, first, rows, w*h, plain, d.lb); err != nil {
+				t.Fatal(err)
+			}
+			got, want := cltest.Read(t, q, x, rows*w*h), cltest.Read(t, q, plain, rows*w*h)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("alpha 0 gather_elastic %dx%d first=%d: X[%d] = %v, gather %v", w, h, first, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	bad := kernels.Elastic{Affine: kernels.Affine{Width: 5, Height: 5}, Sigma: 11, Alpha: 1}
+	x := cltest.Buffer(t, ctx, q, 25, nil)
+	d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(1, 2)), 1, 25)
+	for _, e := range []kernels.Elastic{bad, {Affine: bad.Affine, Sigma: 0}, {Affine: bad.Affine, Sigma: 1, Alpha: -1}} {
+		if err := s.GatherElastic(d.ib, d.db, d.pb, 0, 1, e, x, d.lb); err == nil {
+			t.Errorf("GatherElastic(%+v): no error", e)
+		}
+	}
+}
+
+func elasticCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d *augmentData, first, rows int, e kernels.Elastic) {
+	t.Helper()
+	w, h := e.Width, e.Height
+	pixels := w * h
+	x := cltest.Buffer(t, ctx, q, rows*pixels, nil)
+	if err := q.FillInt32(d.lb, -1, 0, len(d.perm)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.GatherElastic(d.ib, d.db, d.pb, first, rows, e, x, d.lb); err != nil {
+		t.Fatal(err)
+	}
+	got := cltest.Read(t, q, x, rows*pixels)
+	labels := make([]int32, rows)
+	if err := q.ReadInt32(d.lb, 0, labels); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float64, 0, rows*pixels)
+	moved := 0.0
+	for r := range rows {
+		src := int(d.perm[first+r])
+		if labels[r] != int32(d.digits[src]) {
+			t.Fatalf("%dx%d first=%d row %d: label %d, want %d", w, h, first, r, labels[r], d.digits[src])
+		}
+		noise := e.Noise(src)
+		nf := make([]float64, len(noise))
+		for i, v := range noise {
+			nf[i] = float64(v)
+		}
+		dx, dy := cpuref.ElasticField(nf, w, h, float64(e.Sigma), float64(e.Alpha))
+		for i := range dx {
+			moved = max(moved, math.Abs(dx[i]), math.Abs(dy[i]))
+		}
+		dr := e.Draw(src)
+		tr := cpuref.AffineTransform{Angle: float64(dr.Angle), Scale: float64(dr.Scale), DX: float64(dr.DX), DY: float64(dr.DY)}
+		want = append(want, cpuref.Elastic(d.images[src*pixels:(src+1)*pixels], w, h, tr, dx, dy)...)
+	}
+	if moved < 0.2 {
+		t.Errorf("%dx%d %+v: displacements at most %.3g pixels", w, h, e, moved)
+	}
+	for i, g := range got {
+		if math.IsNaN(float64(g)) {
+			t.Fatalf("%dx%d first=%d: X[%d] is NaN (never written?)", w, h, first, i)
+		}
+	}
+	if err := cpuref.RelErrVec(got, want); !(err <= 1e-5) {
+		t.Errorf("gather_elastic %dx%d first=%d rows=%d %+v: relative error %.3g > 1e-5", w, h, first, rows, e, err)
+	}
+}
+
 // BenchmarkGather times a training step's batch of 128 MNIST-sized images
 // built by gather and by gather_affine with the default ranges, queued b.N
 // times and waited for once, as training runs them.
@@ -202,12 +296,14 @@ func BenchmarkGather(b *testing.B) {
 	ib, db, pb, lb := d.ib, d.db, d.pb, d.lb
 	x := cltest.Buffer(b, ctx, q, rows*side*side, nil)
 	a := kernels.Affine{Width: side, Height: side, Seed: 1, Epoch: 1, Rotate: 12, Scale: 0.1, Shift: 0.1}
+	el := kernels.Elastic{Affine: kernels.Affine{Width: side, Height: side, Seed: 1, Epoch: 1}, Sigma: 4, Alpha: 34}
 	for _, c := range []struct {
 		name string
 		run  func(first int) error
 	}{
 		{"gather_128x784", func(first int) error { return s.Gather(ib, db, pb, first, rows, side*side, x, lb) }},
 		{"gather_affine_128x784", func(first int) error { return s.GatherAffine(ib, db, pb, first, rows, a, x, lb) }},
+		{"gather_elastic_128x784", func(first int) error { return s.GatherElastic(ib, db, pb, first, rows, el, x, lb) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -6,7 +6,7 @@
 //
 //	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs
 //	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
-//	layers.cl      gather, gather_affine (with philox4x32_10), bias_relu,
+//	layers.cl      gather, gather_affine, gather_elastic (with philox4x32_10), bias_relu,
 //	               bias_add, softmax_minus_labels, softmax_mse, batch_stats,
 //	               relu_mask, col_sum, update, transpose; philox_blocks for
 //	               tests

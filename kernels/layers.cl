@@ -168,6 +168,110 @@ __kernel void gather_affine(__global const uchar *restrict images,
 		out[e] = tail[e];
 }
 
+// ELASTIC_STREAM is the counter's last word for the displacement noise of
+// gather_elastic (kernels.elasticStream), apart from the affine draws.
+#define ELASTIC_STREAM 0x656c6131u
+
+// ELASTIC_MAX_RADIUS bounds the Gaussian's radius ceil(3 sigma)
+// (kernels.ElasticMaxRadius).
+#define ELASTIC_MAX_RADIUS 32
+
+// gather_elastic is gather_affine followed by Simard et al.'s (2003)
+// elastic distortion. Per image, two fields of noise uniform in [-1, 1)
+// (dx then dy, pixel p's value is word p mod 4 of Philox at counter (image,
+// epoch, p / 4, ELASTIC_STREAM) counting the dx field's pixels then dy's) are
+// each smoothed by a Gaussian of radius ceil(3 sigma), zero outside the
+// image, and scaled by gain = alpha / S^2 (S the sum of the unnormalised 1D
+// weights exp(-k^2 / (2 sigma^2)), so alpha scales the unit-sum blur). Output
+// pixel o then samples the source bilinearly at A^-1(o) + (dx, dy)(o), A the
+// affine map of gather_affine (the identity with zero ranges), zero outside
+// (cpuref.Elastic). With alpha = 0 and zero ranges X is gather's to the bit.
+//
+// One work-group per image; the fields and the blur's intermediate live in
+// local memory (field and tmp, 2 pixels floats each), and the work-items
+// loop over them between barriers.
+__kernel void gather_elastic(__global const uchar *restrict images,
+			     __global const uchar *restrict digits,
+			     __global const int *restrict perm, const int first,
+			     const int width, const int height,
+			     const uint key0, const uint key1, const uint epoch,
+			     const float rotate, const float scale,
+			     const float shiftX, const float shiftY,
+			     const float inv2s2, const int radius, const float gain,
+			     __global float *restrict X, __global int *restrict labels,
+			     __local float *field, __local float *tmp)
+{
+	__local float map[6];
+	__local float wts[ELASTIC_MAX_RADIUS + 1];
+	const int r = get_group_id(1), lid = get_local_id(0), group = get_local_size(0);
+	const int pixels = width * height, n = 2 * pixels;
+	const int src = perm[first + r];
+	if (lid == 0) {
+		const uint4 u = philox4x32_10((uint4)((uint)src, epoch, 0u, AUGMENT_STREAM), (uint2)(key0, key1));
+		const float angle = rotate * uniformPM1(u.x), s = 1.0f + scale * uniformPM1(u.y);
+		const float dx = shiftX * uniformPM1(u.z), dy = shiftY * uniformPM1(u.w);
+		const float ca = cos(angle) / s, sa = sin(angle) / s;
+		const float cx = (width - 1) * 0.5f, cy = (height - 1) * 0.5f;
+		const float tx = cx + dx, ty = cy + dy;
+		map[0] = ca;
+		map[1] = sa;
+		map[2] = cx - ca * tx - sa * ty;
+		map[3] = -sa;
+		map[4] = ca;
+		map[5] = cy + sa * tx - ca * ty;
+		labels[r] = digits[src];
+	}
+	for (int k = lid; k <= radius; k += group)
+		wts[k] = exp(-(float)(k * k) * inv2s2);
+	for (int j = lid; 4 * j < n; j += group) {
+		const uint4 u = philox4x32_10((uint4)((uint)src, epoch, (uint)j, ELASTIC_STREAM), (uint2)(key0, key1));
+		const float v[4] = {uniformPM1(u.x), uniformPM1(u.y), uniformPM1(u.z), uniformPM1(u.w)};
+		for (int c = 0; c < 4 && 4 * j + c < n; c++)
+			field[4 * j + c] = v[c];
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	// Rows: tmp = field blurred along x.
+	for (int i = lid; i < n; i += group) {
+		const int f = i >= pixels, p = i - f * pixels, y = p / width, x = p - y * width;
+		__local const float *row = field + f * pixels + y * width;
+		float sum = 0.0f;
+		for (int k = max(-radius, -x); k <= min(radius, width - 1 - x); k++)
+			sum += wts[abs(k)] * row[x + k];
+		tmp[i] = sum;
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	// Columns: field = gain times tmp blurred along y.
+	for (int i = lid; i < n; i += group) {
+		const int f = i >= pixels, p = i - f * pixels, y = p / width, x = p - y * width;
+		__local const float *col = tmp + f * pixels + x;
+		float sum = 0.0f;
+		for (int k = max(-radius, -y); k <= min(radius, height - 1 - y); k++)
+			sum += wts[abs(k)] * col[(y + k) * width];
+		field[i] = gain * sum;
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	__global const uchar *in = images + (size_t)src * pixels;
+	__global float *out = X + (size_t)r * pixels;
+	for (int p = lid; p < pixels; p += group) {
+		const int oy = p / width, ox = p - oy * width;
+		const float sx = map[0] * ox + map[1] * oy + map[2] + field[p];
+		const float sy = map[3] * ox + map[4] * oy + map[5] + field[pixels + p];
+		const float fx0 = floor(sx), fy0 = floor(sy);
+		const float fx = sx - fx0, fy = sy - fy0;
+		// Clamped before the conversion: a wild displacement must not
+		// overflow int.
+		const int x0 = (int)clamp(fx0, -2.0f, (float)width), y0 = (int)clamp(fy0, -2.0f, (float)height);
+		float q[4];
+		for (int c = 0; c < 4; c++) {
+			const int x = x0 + (c & 1), y = y0 + (c >> 1);
+			q[c] = (x >= 0 && x < width && y >= 0 && y < height) ? (float)in[y * width + x] : 0.0f;
+		}
+		const float top = (1.0f - fx) * q[0] + fx * q[1];
+		const float bottom = (1.0f - fx) * q[2] + fx * q[3];
+		out[p] = ((1.0f - fy) * top + fy * bottom) * (1.0f / 255.0f);
+	}
+}
+
 // bias_relu: Z = f(Z + b), in place on a GEMM's output, b broadcast over rows.
 // Z1 = f(X W1 + b1), Z2 = f(Z1 W2 + b2).
 __kernel void bias_relu(__global float *restrict Z, __global const float *restrict b,

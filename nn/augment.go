@@ -19,6 +19,12 @@ const (
 	// AugmentAffine rotates, scales and shifts every image by its own random
 	// amounts each epoch (kernels.Affine, gather_affine in layers.cl).
 	AugmentAffine
+	// AugmentElastic displaces every image by its own smoothed random
+	// field each epoch, after Simard et al. (2003) (kernels.Elastic,
+	// gather_elastic in layers.cl).
+	AugmentElastic
+	// AugmentAffineElastic applies the affine distortion, then the elastic.
+	AugmentAffineElastic
 )
 
 // String returns the name used in flags and checkpoints.
@@ -28,18 +34,22 @@ func (k AugmentKind) String() string {
 		return "none"
 	case AugmentAffine:
 		return "affine"
+	case AugmentElastic:
+		return "elastic"
+	case AugmentAffineElastic:
+		return "affine+elastic"
 	}
 	return fmt.Sprintf("AugmentKind(%d)", int(k))
 }
 
 // ParseAugmentKind is the inverse of String.
 func ParseAugmentKind(s string) (AugmentKind, error) {
-	for _, k := range []AugmentKind{AugmentNone, AugmentAffine} {
+	for _, k := range []AugmentKind{AugmentNone, AugmentAffine, AugmentElastic, AugmentAffineElastic} {
 		if s == k.String() {
 			return k, nil
 		}
 	}
-	return AugmentNone, fmt.Errorf("unknown augmentation %q (want none or affine)", s)
+	return AugmentNone, fmt.Errorf("unknown augmentation %q (want none, affine, elastic or affine+elastic)", s)
 }
 
 // Augment is the distortion of training images. Validation and test images
@@ -50,6 +60,22 @@ type Augment struct {
 	// largest relative change of size and Shift the largest shift either
 	// way as a fraction of the side; each image draws uniformly within them.
 	Rotate, Scale, Shift float32
+	// Sigma is the standard deviation in pixels of the Gaussian that
+	// smooths the elastic displacement fields, Alpha the factor of the
+	// smoothed fields (the blur's weights sum to 1); 0 without elastic.
+	Sigma, Alpha float32
+}
+
+// HasAffine and HasElastic say which distortions the kind applies.
+func (k AugmentKind) HasAffine() bool { return k == AugmentAffine || k == AugmentAffineElastic }
+
+// HasElastic: see HasAffine.
+func (k AugmentKind) HasElastic() bool { return k == AugmentElastic || k == AugmentAffineElastic }
+
+// DefaultElastic is Simard et al.'s (2003) elastic distortion for MNIST:
+// sigma 4, alpha 34.
+func DefaultElastic() Augment {
+	return Augment{Kind: AugmentElastic, Sigma: 4, Alpha: 34}
 }
 
 // DefaultAffine is the affine distortion of issue 16's PyTorch run, after
@@ -61,8 +87,13 @@ func DefaultAffine() Augment {
 
 // String describes the augmentation for reports.
 func (a Augment) String() string {
-	if a.Kind == AugmentNone {
+	switch a.Kind {
+	case AugmentNone:
 		return "none"
+	case AugmentElastic:
+		return fmt.Sprintf("%s (sigma %g, alpha %g)", a.Kind, a.Sigma, a.Alpha)
+	case AugmentAffineElastic:
+		return fmt.Sprintf("%s (rotate %g, scale %g, shift %g, sigma %g, alpha %g)", a.Kind, a.Rotate, a.Scale, a.Shift, a.Sigma, a.Alpha)
 	}
 	return fmt.Sprintf("%s (rotate %g, scale %g, shift %g)", a.Kind, a.Rotate, a.Scale, a.Shift)
 }
@@ -77,9 +108,19 @@ func (a Augment) validate() error {
 		if a != (Augment{}) {
 			return fmt.Errorf("augment: none with distortion ranges %v", a)
 		}
-	case AugmentAffine:
+	case AugmentAffine, AugmentElastic, AugmentAffineElastic:
+		if !a.Kind.HasAffine() && (a.Rotate != 0 || a.Scale != 0 || a.Shift != 0) {
+			return fmt.Errorf("augment: %s with affine ranges %v", a.Kind, a)
+		}
+		if !a.Kind.HasElastic() && (a.Sigma != 0 || a.Alpha != 0) {
+			return fmt.Errorf("augment: %s with elastic sigma %g, alpha %g", a.Kind, a.Sigma, a.Alpha)
+		}
 		if !ok(a.Rotate, 180) || !ok(a.Scale, 0.5) || !ok(a.Shift, 0.5) {
 			return fmt.Errorf("augment: want rotate in [0, 180], scale and shift in [0, 0.5], got %v", a)
+		}
+		// ceil(3 sigma) is the blur's radius, at most kernels.ElasticMaxRadius.
+		if a.Kind.HasElastic() && (!(a.Sigma > 0) || !ok(a.Sigma, 10) || !ok(a.Alpha, 1000)) {
+			return fmt.Errorf("augment: want sigma in (0, 10] and alpha in [0, 1000], got %v", a)
 		}
 	default:
 		return fmt.Errorf("augment: unknown kind %d", int(a.Kind))
@@ -93,6 +134,33 @@ func (c Config) Affine(width, height, epoch int) kernels.Affine {
 	a := c.Augment
 	return kernels.Affine{Width: width, Height: height, Seed: c.Seed, Epoch: epoch,
 		Rotate: a.Rotate, Scale: a.Scale, Shift: a.Shift}
+}
+
+// Elastic is the device distortion of c's elastic augmentation (with the
+// affine one when c's kind has it) for images of width x height in epoch.
+func (c Config) Elastic(width, height, epoch int) kernels.Elastic {
+	return kernels.Elastic{Affine: c.Affine(width, height, epoch), Sigma: c.Augment.Sigma, Alpha: c.Augment.Alpha}
+}
+
+// GatherElastic is GatherAffine with e's elastic distortion (see
+// kernels.Elastic).
+func (n *Network) GatherElastic(d *DeviceSet, order *cl.Buffer, first, rows int, e kernels.Elastic) error {
+	if rows <= 0 || rows > n.maxBatch {
+		return fmt.Errorf("gather elastic: %d rows for a network of batch <= %d", rows, n.maxBatch)
+	}
+	if d.pixels != n.sizes[0] || e.Width*e.Height != d.pixels {
+		return fmt.Errorf("gather elastic: images have %d pixels, the network %d inputs, the distortion %dx%d",
+			d.pixels, n.sizes[0], e.Width, e.Height)
+	}
+	return n.rt.Kernels.GatherElastic(d.images, d.digits, order, first, rows, e, n.Z[0], n.labels)
+}
+
+// gatherDistorted builds a batch with c's distortion of epoch.
+func (t *Trainer) gatherDistorted(order *cl.Buffer, first, rows, epoch int) error {
+	if t.cfg.Augment.Kind.HasElastic() {
+		return t.Net.GatherElastic(t.train, order, first, rows, t.cfg.Elastic(t.train.width, t.train.height, epoch))
+	}
+	return t.Net.GatherAffine(t.train, order, first, rows, t.cfg.Affine(t.train.width, t.train.height, epoch))
 }
 
 // GatherAffine is GatherBatch with the random affine distortion a of every
@@ -115,7 +183,7 @@ func (t *Trainer) gatherTrain(order *cl.Buffer, first, rows int) error {
 	if t.cfg.Augment.Kind == AugmentNone {
 		return t.Net.GatherBatch(t.train, order, first, rows)
 	}
-	return t.Net.GatherAffine(t.train, order, first, rows, t.cfg.Affine(t.train.width, t.train.height, t.done+1))
+	return t.gatherDistorted(order, first, rows, t.done+1)
 }
 
 // Distortions returns the first images of the training set (at most the
@@ -134,7 +202,7 @@ func (t *Trainer) Distortions(images, epochs int) ([][][]float32, error) {
 		if e == 0 {
 			err = t.Net.GatherBatch(t.train, t.train.order, 0, rows)
 		} else {
-			err = t.Net.GatherAffine(t.train, t.train.order, 0, rows, t.cfg.Affine(t.train.width, t.train.height, e))
+			err = t.gatherDistorted(t.train.order, 0, rows, e)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("distortions of epoch %d: %w", e, err)

@@ -20,6 +20,13 @@ func augmented() nn.Config {
 // resumed in a new Trainer ends with the same bits.
 func TestResumeIsBitIdenticalAugmented(t *testing.T) {
 	checkResume(t, augmented())
+	for _, a := range []nn.Augment{nn.DefaultElastic(), {Kind: nn.AugmentAffineElastic, Rotate: 12, Scale: 0.1, Shift: 0.1, Sigma: 4, Alpha: 34}} {
+		t.Run(a.Kind.String(), func(t *testing.T) {
+			cfg := augmented()
+			cfg.Augment = a
+			checkResume(t, cfg)
+		})
+	}
 }
 
 // TestAugmentChangesTraining checks that the Trainer's steps do gather the
@@ -42,12 +49,17 @@ func TestAugmentChangesTraining(t *testing.T) {
 	}
 	plain := augmented()
 	plain.Augment = nn.Augment{}
-	a, b, p := run(augmented()), run(augmented()), run(plain)
-	if a.TrainLoss != b.TrainLoss || a.ValLoss != b.ValLoss {
-		t.Errorf("the same augmented epoch twice: train loss %v and %v, validation %v and %v", a.TrainLoss, b.TrainLoss, a.ValLoss, b.ValLoss)
-	}
-	if a.TrainLoss == p.TrainLoss {
-		t.Errorf("augmented and plain epochs have the same training loss %v", a.TrainLoss)
+	elastic := augmented()
+	elastic.Augment = nn.DefaultElastic()
+	p := run(plain)
+	for _, cfg := range []nn.Config{augmented(), elastic} {
+		a, b := run(cfg), run(cfg)
+		if a.TrainLoss != b.TrainLoss || a.ValLoss != b.ValLoss {
+			t.Errorf("the same %s epoch twice: train loss %v and %v, validation %v and %v", cfg.Augment.Kind, a.TrainLoss, b.TrainLoss, a.ValLoss, b.ValLoss)
+		}
+		if a.TrainLoss == p.TrainLoss {
+			t.Errorf("%s and plain epochs have the same training loss %v", cfg.Augment.Kind, a.TrainLoss)
+		}
 	}
 }
 
@@ -56,7 +68,8 @@ func TestAugmentChangesTraining(t *testing.T) {
 // at all (its file is what it was before augmentation existed).
 func TestCheckpointRecordsAugment(t *testing.T) {
 	rt := open(t, kernels.GemmAuto)
-	for _, aug := range []nn.Augment{{}, {Kind: nn.AugmentAffine, Rotate: 7.5, Scale: 0.05, Shift: 0.125}} {
+	for _, aug := range []nn.Augment{{}, {Kind: nn.AugmentAffine, Rotate: 7.5, Scale: 0.05, Shift: 0.125},
+		{Kind: nn.AugmentElastic, Sigma: 4.5, Alpha: 30}, {Kind: nn.AugmentAffineElastic, Rotate: 7.5, Scale: 0.05, Shift: 0.125, Sigma: 4.5, Alpha: 30}} {
 		cfg := augmented()
 		cfg.Hidden, cfg.Augment = []int{7}, aug
 		tr, err := nn.NewTrainer(rt, smallSplit(t), cfg)
@@ -72,6 +85,9 @@ func TestCheckpointRecordsAugment(t *testing.T) {
 		if _, ok := f.Metadata["augment"]; ok != (aug.Kind != nn.AugmentNone) {
 			t.Errorf("augment %v: metadata %v", aug, f.Metadata)
 		}
+		if _, ok := f.Metadata["augment_sigma"]; ok != aug.Kind.HasElastic() {
+			t.Errorf("augment %v: metadata %v", aug, f.Metadata)
+		}
 		back, err := nn.CheckpointFromFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +98,11 @@ func TestCheckpointRecordsAugment(t *testing.T) {
 		if aug.Kind == nn.AugmentNone {
 			continue
 		}
-		for key, v := range map[string]string{"augment": "shear", "augment_rotate": "wide", "augment_scale": "2"} {
+		bad := map[string]string{"augment": "shear", "augment_rotate": "wide", "augment_scale": "2"}
+		if aug.Kind.HasElastic() {
+			bad["augment_sigma"], bad["augment_alpha"] = "0", "-1"
+		}
+		for key, v := range bad {
 			f := c.File()
 			f.Metadata[key] = v
 			if _, err := nn.CheckpointFromFile(f); err == nil {
@@ -107,6 +127,14 @@ func TestAugmentValidate(t *testing.T) {
 		{nn.Augment{Kind: nn.AugmentAffine, Scale: 0.6}, "scale"},
 		{nn.Augment{Kind: nn.AugmentAffine, Shift: 0.75}, "shift"},
 		{nn.Augment{Kind: 7}, "unknown"},
+		{nn.DefaultElastic(), ""},
+		{nn.Augment{Kind: nn.AugmentAffineElastic, Rotate: 12, Sigma: 4, Alpha: 34}, ""},
+		{nn.Augment{Kind: nn.AugmentElastic, Sigma: 4}, ""},
+		{nn.Augment{Kind: nn.AugmentElastic, Alpha: 34}, "sigma"},
+		{nn.Augment{Kind: nn.AugmentElastic, Sigma: 11, Alpha: 34}, "sigma"},
+		{nn.Augment{Kind: nn.AugmentElastic, Sigma: 4, Alpha: -1}, "alpha"},
+		{nn.Augment{Kind: nn.AugmentElastic, Rotate: 5, Sigma: 4, Alpha: 34}, "affine ranges"},
+		{nn.Augment{Kind: nn.AugmentAffine, Sigma: 4}, "elastic sigma"},
 	} {
 		cfg := base
 		cfg.Augment = c.aug
@@ -115,12 +143,12 @@ func TestAugmentValidate(t *testing.T) {
 			t.Errorf("augment %+v: error %v, want one containing %q", c.aug, err, c.want)
 		}
 	}
-	for _, s := range []string{"none", "affine"} {
+	for _, s := range []string{"none", "affine", "elastic", "affine+elastic"} {
 		if k, err := nn.ParseAugmentKind(s); err != nil || k.String() != s {
 			t.Errorf("ParseAugmentKind(%q) = %v, %v", s, k, err)
 		}
 	}
-	if _, err := nn.ParseAugmentKind("elastic"); err == nil {
-		t.Error("ParseAugmentKind(elastic): no error")
+	if _, err := nn.ParseAugmentKind("shear"); err == nil {
+		t.Error("ParseAugmentKind(shear): no error")
 	}
 }

@@ -133,6 +133,9 @@ func (c *Checkpoint) File() *safetensors.File {
 	if a := cfg.Augment; a.Kind != AugmentNone {
 		f.Metadata["augment"] = a.Kind.String()
 		f.Metadata["augment_rotate"], f.Metadata["augment_scale"], f.Metadata["augment_shift"] = f32(a.Rotate), f32(a.Scale), f32(a.Shift)
+		if a.Kind.HasElastic() {
+			f.Metadata["augment_sigma"], f.Metadata["augment_alpha"] = f32(a.Sigma), f32(a.Alpha)
+		}
 	}
 	add := func(prefix, suffix string, w, b [][]float32) {
 		for l := 1; l < len(c.Sizes); l++ {
@@ -322,7 +325,11 @@ func (p *metaParser) augment() Augment {
 	if err != nil {
 		p.fail("augment", kind)
 	}
-	return Augment{Kind: k, Rotate: p.float("augment_rotate"), Scale: p.float("augment_scale"), Shift: p.float("augment_shift")}
+	a := Augment{Kind: k, Rotate: p.float("augment_rotate"), Scale: p.float("augment_scale"), Shift: p.float("augment_shift")}
+	if k.HasElastic() {
+		a.Sigma, a.Alpha = p.float("augment_sigma"), p.float("augment_alpha")
+	}
+	return a
 }
 
 func (p *metaParser) sizes(key string) []int {

@@ -21,6 +21,7 @@ type augmentFlags struct {
 	fs                   *flag.FlagSet
 	kind                 string
 	rotate, scale, shift float64
+	sigma, alpha         float64
 }
 
 // register adds -augment and its ranges; the ranges default to base's, or
@@ -28,11 +29,16 @@ type augmentFlags struct {
 // recommended distortion.
 func (a *augmentFlags) register(fs *flag.FlagSet, base nn.Augment) {
 	a.fs = fs
-	ranges := base
-	if ranges.Kind == nn.AugmentNone {
+	ranges, elastic := base, base
+	if !ranges.Kind.HasAffine() {
 		ranges = nn.DefaultAffine()
 	}
-	fs.StringVar(&a.kind, "augment", base.Kind.String(), "distort every training image as the batch is gathered on the device: none, or affine (a random rotation, scaling and shift per image and epoch, sampled bilinearly)")
+	if !elastic.Kind.HasElastic() {
+		elastic = nn.DefaultElastic()
+	}
+	fs.StringVar(&a.kind, "augment", base.Kind.String(), "distort every training image as the batch is gathered on the device: none; affine (a random rotation, scaling and shift per image and epoch, sampled bilinearly); elastic (Simard et al.'s smoothed random displacement field per image and epoch); or affine+elastic")
+	fs.Float64Var(&a.sigma, "elastic-sigma", widen(elastic.Sigma), "with -augment elastic: the standard deviation in pixels of the Gaussian smoothing the displacement fields")
+	fs.Float64Var(&a.alpha, "elastic-alpha", widen(elastic.Alpha), "with -augment elastic: the factor of the smoothed displacement fields (the blur's weights sum to 1)")
 	fs.Float64Var(&a.rotate, "rotate", widen(ranges.Rotate), "with -augment affine: the largest rotation either way, in degrees")
 	fs.Float64Var(&a.scale, "scale", widen(ranges.Scale), "with -augment affine: the largest change of size either way, as a fraction (0.1: 0.9x to 1.1x)")
 	fs.Float64Var(&a.shift, "shift", widen(ranges.Shift), "with -augment affine: the largest shift either way, as a fraction of the side")
@@ -44,20 +50,28 @@ func (a *augmentFlags) apply(cfg *nn.Config) error {
 	if err != nil {
 		return &usageError{err: fmt.Errorf("-augment: %w", err)}
 	}
-	if kind == nn.AugmentNone {
-		var set []string
-		a.fs.Visit(func(f *flag.Flag) {
-			if f.Name == "rotate" || f.Name == "scale" || f.Name == "shift" {
-				set = append(set, "-"+f.Name)
-			}
-		})
-		if len(set) > 0 {
-			return &usageError{err: fmt.Errorf("%s: needs -augment affine", strings.Join(set, ", "))}
+	var affine, elastic []string
+	a.fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rotate", "scale", "shift":
+			affine = append(affine, "-"+f.Name)
+		case "elastic-sigma", "elastic-alpha":
+			elastic = append(elastic, "-"+f.Name)
 		}
-		cfg.Augment = nn.Augment{}
-		return nil
+	})
+	if len(affine) > 0 && !kind.HasAffine() {
+		return &usageError{err: fmt.Errorf("%s: needs -augment affine or affine+elastic", strings.Join(affine, ", "))}
 	}
-	cfg.Augment = nn.Augment{Kind: kind, Rotate: float32(a.rotate), Scale: float32(a.scale), Shift: float32(a.shift)}
+	if len(elastic) > 0 && !kind.HasElastic() {
+		return &usageError{err: fmt.Errorf("%s: needs -augment elastic or affine+elastic", strings.Join(elastic, ", "))}
+	}
+	cfg.Augment = nn.Augment{Kind: kind}
+	if kind.HasAffine() {
+		cfg.Augment.Rotate, cfg.Augment.Scale, cfg.Augment.Shift = float32(a.rotate), float32(a.scale), float32(a.shift)
+	}
+	if kind.HasElastic() {
+		cfg.Augment.Sigma, cfg.Augment.Alpha = float32(a.sigma), float32(a.alpha)
+	}
 	return nil
 }
 
@@ -105,7 +119,7 @@ func recipeBase(args []string) (nn.Config, error) {
 // any data is read.
 func (tf *trainFlags) checkAugment(cfg nn.Config) error {
 	if tf.plotAugment != "" && cfg.Augment.Kind == nn.AugmentNone {
-		return &usageError{err: errors.New("-plot-augment needs -augment affine (or -recipe best)")}
+		return &usageError{err: errors.New("-plot-augment needs -augment affine, elastic or affine+elastic (or -recipe best)")}
 	}
 	return nil
 }
@@ -140,11 +154,22 @@ func (tf *trainFlags) describeAugment(e *env, t *nn.Trainer) error {
 
 // gatherVerified gathers set's images, on the device as d, into net's
 // batch: plainly, or with cfg's distortion of epoch 1, in which case the
-// check of X against cpuref.Affine comes back too.
+// check of X against cpuref.Affine (or cpuref.Elastic) comes back too.
 func gatherVerified(net *nn.Network, d *nn.DeviceSet, set *mnist.Set, cfg nn.Config) (*verify.Check, error) {
 	rows := set.Len()
 	if cfg.Augment.Kind == nn.AugmentNone {
 		return nil, net.GatherBatch(d, d.Order(), 0, rows)
+	}
+	if cfg.Augment.Kind.HasElastic() {
+		e := cfg.Elastic(set.Cols, set.Rows, 1)
+		if err := net.GatherElastic(d, d.Order(), 0, rows, e); err != nil {
+			return nil, err
+		}
+		c, err := verify.GatherElastic(net, set, rows, e)
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
 	}
 	a := cfg.Affine(set.Cols, set.Rows, 1)
 	if err := net.GatherAffine(d, d.Order(), 0, rows, a); err != nil {

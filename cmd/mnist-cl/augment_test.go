@@ -42,6 +42,29 @@ func TestTrainAugment(t *testing.T) {
 	}
 }
 
+// TestTrainAugmentElastic trains an epoch with the elastic distortion,
+// draws it and resumes.
+func TestTrainAugmentElastic(t *testing.T) {
+	dir := t.TempDir()
+	ck, pic := filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "aug.png")
+	small := []string{"train", "--data", smallData, "--hidden", "32", "--batch", "50"}
+	code, stdout, stderr := runCmd(t, append(small, "--epochs", "1", "--augment", "elastic", "--elastic-alpha", "30", "--save", ck, "--plot-augment", pic)...)
+	if code != 0 || !strings.Contains(stdout, "test accuracy") || !strings.Contains(stderr, "augment elastic (sigma 4, alpha 30)") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if fi, err := os.Stat(pic); err != nil || fi.Size() == 0 {
+		t.Fatalf("plot-augment: %v", err)
+	}
+	code, _, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck, "--elastic-alpha", "34")...)
+	if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
+		t.Fatalf("resume with another alpha: exit %d, %q", code, errorLine(stderr))
+	}
+	code, stdout, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck)...)
+	if code != 0 || !strings.Contains(stdout, "epoch  2") {
+		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
 // TestAugmentUsage: mistakes with the augmentation flags are usage errors
 // (exit 2), caught before any data is read.
 func TestAugmentUsage(t *testing.T) {
@@ -51,6 +74,10 @@ func TestAugmentUsage(t *testing.T) {
 	}{
 		{[]string{"--augment", "shear"}, "unknown augmentation"},
 		{[]string{"--rotate", "5"}, "-rotate: needs -augment affine"},
+		{[]string{"--augment", "elastic", "--shift", "0.1"}, "-shift: needs -augment affine"},
+		{[]string{"--augment", "affine", "--elastic-alpha", "3"}, "-elastic-alpha: needs -augment elastic"},
+		{[]string{"--augment", "elastic", "--elastic-sigma", "0"}, "sigma"},
+		{[]string{"--augment", "affine+elastic", "--elastic-alpha", "-2"}, "alpha"},
 		{[]string{"--augment", "affine", "--rotate", "200"}, "rotate"},
 		{[]string{"--augment", "affine", "--scale", "0.9"}, "scale"},
 		{[]string{"--plot-augment", "x.png"}, "-plot-augment needs"},
@@ -81,10 +108,15 @@ func TestRecipeBase(t *testing.T) {
 // TestVerifyAugment is verify with the distortion at odd batch sizes: X is
 // checked against cpuref.Affine, then the step runs on it.
 func TestVerifyAugment(t *testing.T) {
-	for _, batch := range []string{"1", "7"} {
-		code, stdout, stderr := runCmd(t, "verify", "--data", smallData, "--augment", "affine", "--batch", batch, "--hidden", "37,13")
-		if code != 0 || !strings.Contains(stdout, "X (gather_affine)") || !strings.Contains(stdout, "tensors within tolerance") {
-			t.Errorf("verify --augment affine --batch %s: exit %d\n%s%s", batch, code, stdout, stderr)
+	for _, c := range [][2]string{{"1", "affine"}, {"7", "affine"}, {"1", "elastic"}, {"7", "affine+elastic"}} {
+		batch, kind := c[0], c[1]
+		tensor := "X (gather_affine)"
+		if kind != "affine" {
+			tensor = "X (gather_elastic)"
+		}
+		code, stdout, stderr := runCmd(t, "verify", "--data", smallData, "--augment", kind, "--batch", batch, "--hidden", "37,13")
+		if code != 0 || !strings.Contains(stdout, tensor) || !strings.Contains(stdout, "tensors within tolerance") {
+			t.Errorf("verify --augment %s --batch %s: exit %d\n%s%s", kind, batch, code, stdout, stderr)
 		}
 	}
 }

@@ -353,3 +353,34 @@ func GatherAffine(net *nn.Network, set *mnist.Set, rows int, a kernels.Affine) (
 	}
 	return Check{Tensor: "X (gather_affine)", Err: cpuref.RelErrVec(x, want), Tol: cpuref.TolForward, Ref: math.Sqrt(norm)}, nil
 }
+
+// GatherElastic compares the network's X, which GatherElastic built from
+// the images of set in file order with the distortion e, with cpuref.Elastic
+// of the same images under the same draws (kernels.Elastic.Noise and Draw).
+func GatherElastic(net *nn.Network, set *mnist.Set, rows int, e kernels.Elastic) (Check, error) {
+	px := set.Pixels()
+	if rows > set.Len() || e.Width*e.Height != px {
+		return Check{}, fmt.Errorf("verify gather_elastic: %d rows of %d images of %d pixels, distortion %dx%d", rows, set.Len(), px, e.Width, e.Height)
+	}
+	x, err := net.Read(net.Z[0], rows*px)
+	if err != nil {
+		return Check{}, fmt.Errorf("read X: %w", err)
+	}
+	want := make([]float64, 0, rows*px)
+	for r := range rows {
+		noise := e.Noise(r)
+		nf := make([]float64, len(noise))
+		for i, v := range noise {
+			nf[i] = float64(v)
+		}
+		dx, dy := cpuref.ElasticField(nf, e.Width, e.Height, float64(e.Sigma), float64(e.Alpha))
+		d := e.Draw(r)
+		t := cpuref.AffineTransform{Angle: float64(d.Angle), Scale: float64(d.Scale), DX: float64(d.DX), DY: float64(d.DY)}
+		want = append(want, cpuref.Elastic(set.Images[r*px:(r+1)*px], e.Width, e.Height, t, dx, dy)...)
+	}
+	norm := 0.0
+	for _, v := range want {
+		norm += v * v
+	}
+	return Check{Tensor: "X (gather_elastic)", Err: cpuref.RelErrVec(x, want), Tol: cpuref.TolForward, Ref: math.Sqrt(norm)}, nil
+}
