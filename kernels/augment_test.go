@@ -135,21 +135,30 @@ func TestGatherAffine(t *testing.T) {
 	}
 }
 
-func affineCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d *augmentData, first, rows int, a kernels.Affine) {
+// runGather runs one distorting gather of rows images into a poisoned X,
+// with the labels poisoned too, and reads both back.
+func runGather(t *testing.T, ctx *cl.Context, q *cl.Queue, d *augmentData, rows, pixels int, gather func(x *cl.Buffer) error) ([]float32, []int32) {
 	t.Helper()
-	pixels := a.Width * a.Height
 	x := cltest.Buffer(t, ctx, q, rows*pixels, nil)
 	if err := q.FillInt32(d.lb, -1, 0, len(d.perm)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.GatherAffine(d.ib, d.db, d.pb, first, rows, a, x, d.lb); err != nil {
+	if err := gather(x); err != nil {
 		t.Fatal(err)
 	}
-	got := cltest.Read(t, q, x, rows*pixels)
 	labels := make([]int32, rows)
 	if err := q.ReadInt32(d.lb, 0, labels); err != nil {
 		t.Fatal(err)
 	}
+	return cltest.Read(t, q, x, rows*pixels), labels
+}
+
+func affineCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d *augmentData, first, rows int, a kernels.Affine) {
+	t.Helper()
+	pixels := a.Width * a.Height
+	got, labels := runGather(t, ctx, q, d, rows, pixels, func(x *cl.Buffer) error {
+		return s.GatherAffine(d.ib, d.db, d.pb, first, rows, a, x, d.lb)
+	})
 	want := make([]float64, 0, rows*pixels)
 	for r := range rows {
 		src := int(d.perm[first+r])
@@ -240,18 +249,9 @@ func elasticCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d *
 	t.Helper()
 	w, h := e.Width, e.Height
 	pixels := w * h
-	x := cltest.Buffer(t, ctx, q, rows*pixels, nil)
-	if err := q.FillInt32(d.lb, -1, 0, len(d.perm)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.GatherElastic(d.ib, d.db, d.pb, first, rows, e, x, d.lb); err != nil {
-		t.Fatal(err)
-	}
-	got := cltest.Read(t, q, x, rows*pixels)
-	labels := make([]int32, rows)
-	if err := q.ReadInt32(d.lb, 0, labels); err != nil {
-		t.Fatal(err)
-	}
+	got, labels := runGather(t, ctx, q, d, rows, pixels, func(x *cl.Buffer) error {
+		return s.GatherElastic(d.ib, d.db, d.pb, first, rows, e, x, d.lb)
+	})
 	want := make([]float64, 0, rows*pixels)
 	moved := 0.0
 	for r := range rows {

@@ -86,6 +86,39 @@ static inline float16 pixelsOr0(__global const uchar *in, const int16 x, const i
 	return select((float16)0.0f, v, (x >= 0) & (x < w) & (y >= 0) & (y < h));
 }
 
+// DISTORT_KERNEL_ARGS are the arguments gather_affine and gather_elastic
+// share: the data set, the shuffle and the first row, the image size, the
+// Philox key (the seed) and epoch, and the affine ranges.
+#define DISTORT_KERNEL_ARGS                                                          \
+	__global const uchar *restrict images, __global const uchar *restrict digits, \
+		__global const int *restrict perm, const int first, const int width,  \
+		const int height, const uint key0, const uint key1, const uint epoch, \
+		const float rotate, const float scale, const float shiftX,            \
+		const float shiftY
+
+// affineMap draws image src's affine map for the epoch (Philox at counter
+// (src, epoch, 0, AUGMENT_STREAM)) into map: sx = map0 ox + map1 oy + map2,
+// sy = map3 ox + map4 oy + map5, the source point of output pixel (ox, oy).
+// gather_affine and gather_elastic draw it alike.
+static inline void affineMap(__local float *map, const int src, const uint epoch, const uint2 key,
+			     const float rotate, const float scale, const float shiftX, const float shiftY,
+			     const int width, const int height)
+{
+	const uint4 u = philox4x32_10((uint4)((uint)src, epoch, 0u, AUGMENT_STREAM), key);
+	const float angle = rotate * uniformPM1(u.x), s = 1.0f + scale * uniformPM1(u.y);
+	const float dx = shiftX * uniformPM1(u.z), dy = shiftY * uniformPM1(u.w);
+	const float ca = cos(angle) / s, sa = sin(angle) / s;
+	const float cx = (width - 1) * 0.5f, cy = (height - 1) * 0.5f;
+	// in - c = R(-a) (out - c - t) / s, expanded in out's coordinates.
+	const float tx = cx + dx, ty = cy + dy;
+	map[0] = ca;
+	map[1] = sa;
+	map[2] = cx - ca * tx - sa * ty;
+	map[3] = -sa;
+	map[4] = ca;
+	map[5] = cy + sa * tx - ca * ty;
+}
+
 // gather_affine is gather with a random affine distortion of every image,
 // drawn from Philox keyed by the seed, counter (image index in the data set,
 // epoch, 0, AUGMENT_STREAM): the same image gets the same distortion in an
@@ -107,13 +140,7 @@ static inline float16 pixelsOr0(__global const uchar *in, const int16 x, const i
 // written out by hand since PoCL ran one pixel per work-item scalar (2 ms a
 // batch of 128; 0.35 ms now, against 0.03 for gather, most of it the 64
 // scalar byte loads of 16 bilinear samples).
-__kernel void gather_affine(__global const uchar *restrict images,
-			    __global const uchar *restrict digits,
-			    __global const int *restrict perm, const int first,
-			    const int width, const int height,
-			    const uint key0, const uint key1, const uint epoch,
-			    const float rotate, const float scale,
-			    const float shiftX, const float shiftY, const float invWidth,
+__kernel void gather_affine(DISTORT_KERNEL_ARGS, const float invWidth,
 			    __global float *restrict X, __global int *restrict labels)
 {
 	__local float map[6]; // sx = map0 ox + map1 oy + map2, sy = map3 ox + map4 oy + map5
@@ -121,19 +148,7 @@ __kernel void gather_affine(__global const uchar *restrict images,
 	const int r = get_global_id(1), pixels = width * height;
 	if (get_local_id(0) == 0) {
 		const int src = perm[first + r];
-		const uint4 u = philox4x32_10((uint4)((uint)src, epoch, 0u, AUGMENT_STREAM), (uint2)(key0, key1));
-		const float angle = rotate * uniformPM1(u.x), s = 1.0f + scale * uniformPM1(u.y);
-		const float dx = shiftX * uniformPM1(u.z), dy = shiftY * uniformPM1(u.w);
-		const float ca = cos(angle) / s, sa = sin(angle) / s;
-		const float cx = (width - 1) * 0.5f, cy = (height - 1) * 0.5f;
-		// in - c = R(-a) (out - c - t) / s, expanded in out's coordinates.
-		const float tx = cx + dx, ty = cy + dy;
-		map[0] = ca;
-		map[1] = sa;
-		map[2] = cx - ca * tx - sa * ty;
-		map[3] = -sa;
-		map[4] = ca;
-		map[5] = cy + sa * tx - ca * ty;
+		affineMap(map, src, epoch, (uint2)(key0, key1), rotate, scale, shiftX, shiftY, width, height);
 		image = src;
 		if (get_group_id(0) == 0)
 			labels[r] = digits[src];
@@ -190,13 +205,7 @@ __kernel void gather_affine(__global const uchar *restrict images,
 // One work-group per image; the fields and the blur's intermediate live in
 // local memory (field and tmp, 2 pixels floats each), and the work-items
 // loop over them between barriers.
-__kernel void gather_elastic(__global const uchar *restrict images,
-			     __global const uchar *restrict digits,
-			     __global const int *restrict perm, const int first,
-			     const int width, const int height,
-			     const uint key0, const uint key1, const uint epoch,
-			     const float rotate, const float scale,
-			     const float shiftX, const float shiftY,
+__kernel void gather_elastic(DISTORT_KERNEL_ARGS,
 			     const float inv2s2, const int radius, const float gain,
 			     __global float *restrict X, __global int *restrict labels,
 			     __local float *field, __local float *tmp)
@@ -207,18 +216,7 @@ __kernel void gather_elastic(__global const uchar *restrict images,
 	const int pixels = width * height, n = 2 * pixels;
 	const int src = perm[first + r];
 	if (lid == 0) {
-		const uint4 u = philox4x32_10((uint4)((uint)src, epoch, 0u, AUGMENT_STREAM), (uint2)(key0, key1));
-		const float angle = rotate * uniformPM1(u.x), s = 1.0f + scale * uniformPM1(u.y);
-		const float dx = shiftX * uniformPM1(u.z), dy = shiftY * uniformPM1(u.w);
-		const float ca = cos(angle) / s, sa = sin(angle) / s;
-		const float cx = (width - 1) * 0.5f, cy = (height - 1) * 0.5f;
-		const float tx = cx + dx, ty = cy + dy;
-		map[0] = ca;
-		map[1] = sa;
-		map[2] = cx - ca * tx - sa * ty;
-		map[3] = -sa;
-		map[4] = ca;
-		map[5] = cy + sa * tx - ca * ty;
+		affineMap(map, src, epoch, (uint2)(key0, key1), rotate, scale, shiftX, shiftY, width, height);
 		labels[r] = digits[src];
 	}
 	for (int k = lid; k <= radius; k += group)

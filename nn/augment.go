@@ -29,18 +29,14 @@ const (
 
 // String returns the name used in flags and checkpoints.
 func (k AugmentKind) String() string {
-	switch k {
-	case AugmentNone:
-		return "none"
-	case AugmentAffine:
-		return "affine"
-	case AugmentElastic:
-		return "elastic"
-	case AugmentAffineElastic:
-		return "affine+elastic"
+	if k >= 0 && int(k) < len(augmentNames) {
+		return augmentNames[k]
 	}
 	return fmt.Sprintf("AugmentKind(%d)", int(k))
 }
+
+// augmentNames are the AugmentKinds' names, in their order.
+var augmentNames = [...]string{AugmentNone: "none", AugmentAffine: "affine", AugmentElastic: "elastic", AugmentAffineElastic: "affine+elastic"}
 
 // ParseAugmentKind is the inverse of String.
 func ParseAugmentKind(s string) (AugmentKind, error) {
@@ -145,14 +141,23 @@ func (c Config) Elastic(width, height, epoch int) kernels.Elastic {
 // GatherElastic is GatherAffine with e's elastic distortion (see
 // kernels.Elastic).
 func (n *Network) GatherElastic(d *DeviceSet, order *cl.Buffer, first, rows int, e kernels.Elastic) error {
-	if rows <= 0 || rows > n.maxBatch {
-		return fmt.Errorf("gather elastic: %d rows for a network of batch <= %d", rows, n.maxBatch)
-	}
-	if d.pixels != n.sizes[0] || e.Width*e.Height != d.pixels {
-		return fmt.Errorf("gather elastic: images have %d pixels, the network %d inputs, the distortion %dx%d",
-			d.pixels, n.sizes[0], e.Width, e.Height)
+	if err := n.checkDistorted("gather elastic", d, rows, e.Width, e.Height); err != nil {
+		return err
 	}
 	return n.rt.Kernels.GatherElastic(d.images, d.digits, order, first, rows, e, n.Z[0], n.labels)
+}
+
+// checkDistorted checks a distorting gather of rows images of d, distorted
+// as width x height images, against the network.
+func (n *Network) checkDistorted(op string, d *DeviceSet, rows, width, height int) error {
+	if rows <= 0 || rows > n.maxBatch {
+		return fmt.Errorf("%s: %d rows for a network of batch <= %d", op, rows, n.maxBatch)
+	}
+	if d.pixels != n.sizes[0] || width*height != d.pixels {
+		return fmt.Errorf("%s: images have %d pixels, the network %d inputs, the distortion %dx%d",
+			op, d.pixels, n.sizes[0], width, height)
+	}
+	return nil
 }
 
 // gatherDistorted builds a batch with c's distortion of epoch.
@@ -166,12 +171,8 @@ func (t *Trainer) gatherDistorted(order *cl.Buffer, first, rows, epoch int) erro
 // GatherAffine is GatherBatch with the random affine distortion a of every
 // image (see kernels.Affine); a's size must be that of d's images.
 func (n *Network) GatherAffine(d *DeviceSet, order *cl.Buffer, first, rows int, a kernels.Affine) error {
-	if rows <= 0 || rows > n.maxBatch {
-		return fmt.Errorf("gather affine: %d rows for a network of batch <= %d", rows, n.maxBatch)
-	}
-	if d.pixels != n.sizes[0] || a.Width*a.Height != d.pixels {
-		return fmt.Errorf("gather affine: images have %d pixels, the network %d inputs, the distortion %dx%d",
-			d.pixels, n.sizes[0], a.Width, a.Height)
+	if err := n.checkDistorted("gather affine", d, rows, a.Width, a.Height); err != nil {
+		return err
 	}
 	return n.rt.Kernels.GatherAffine(d.images, d.digits, order, first, rows, a, n.Z[0], n.labels)
 }

@@ -160,22 +160,19 @@ func gatherVerified(net *nn.Network, d *nn.DeviceSet, set *mnist.Set, cfg nn.Con
 	if cfg.Augment.Kind == nn.AugmentNone {
 		return nil, net.GatherBatch(d, d.Order(), 0, rows)
 	}
+	var err error
+	var c verify.Check
 	if cfg.Augment.Kind.HasElastic() {
 		e := cfg.Elastic(set.Cols, set.Rows, 1)
-		if err := net.GatherElastic(d, d.Order(), 0, rows, e); err != nil {
-			return nil, err
+		if err = net.GatherElastic(d, d.Order(), 0, rows, e); err == nil {
+			c, err = verify.GatherElastic(net, set, rows, e)
 		}
-		c, err := verify.GatherElastic(net, set, rows, e)
-		if err != nil {
-			return nil, err
+	} else {
+		a := cfg.Affine(set.Cols, set.Rows, 1)
+		if err = net.GatherAffine(d, d.Order(), 0, rows, a); err == nil {
+			c, err = verify.GatherAffine(net, set, rows, a)
 		}
-		return &c, nil
 	}
-	a := cfg.Affine(set.Cols, set.Rows, 1)
-	if err := net.GatherAffine(d, d.Order(), 0, rows, a); err != nil {
-		return nil, err
-	}
-	c, err := verify.GatherAffine(net, set, rows, a)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,13 +14,7 @@ import (
 // TestTrainAugment trains with distortions, draws them, and resumes: with
 // the same distortion the run goes on, with another it is refused.
 func TestTrainAugment(t *testing.T) {
-	dir := t.TempDir()
-	ck, pic := filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "aug.png")
-	small := []string{"train", "--data", smallData, "--hidden", "32", "--batch", "50"}
-	code, stdout, stderr := runCmd(t, append(small, "--epochs", "1", "--augment", "affine", "--rotate", "8", "--save", ck, "--plot-augment", pic)...)
-	if code != 0 || !strings.Contains(stdout, "test accuracy") || !strings.Contains(stderr, "augment affine (rotate 8, scale 0.1, shift 0.1)") {
-		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
-	}
+	small, ck, pic := trainAugmented(t, "augment affine (rotate 8, scale 0.1, shift 0.1)", "--augment", "affine", "--rotate", "8")
 	f, err := os.Open(pic)
 	if err != nil {
 		t.Fatal(err)
@@ -28,15 +23,37 @@ func TestTrainAugment(t *testing.T) {
 	if img, err := png.Decode(f); err != nil || img.Bounds().Dx() < 7*28*3 || img.Bounds().Dy() < 8*28*3 {
 		t.Fatalf("plot-augment: %v, %v", err, img.Bounds())
 	}
-	code, _, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck, "--augment", "none")...)
-	if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
-		t.Fatalf("resume with -augment none: exit %d, %q", code, errorLine(stderr))
+	checkAugmentResume(t, small, ck, []string{"--augment", "none"}, []string{"--rotate", "12"})
+}
+
+// trainAugmented trains one epoch of a small network with the distortion
+// flags, saving it and drawing the distortions, and checks that it ran and
+// said the distortion. It returns the run's flags, the checkpoint and the
+// picture.
+func trainAugmented(t *testing.T, said string, flags ...string) (run []string, ck, pic string) {
+	t.Helper()
+	dir := t.TempDir()
+	ck, pic = filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "aug.png")
+	run = []string{"train", "--data", smallData, "--hidden", "32", "--batch", "50"}
+	code, stdout, stderr := runCmd(t, slices.Concat(run, []string{"--epochs", "1", "--save", ck, "--plot-augment", pic}, flags)...)
+	if code != 0 || !strings.Contains(stdout, "test accuracy") || !strings.Contains(stderr, said) {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	code, _, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck, "--rotate", "12")...)
-	if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
-		t.Fatalf("resume with another rotation: exit %d, %q", code, errorLine(stderr))
+	return run, ck, pic
+}
+
+// checkAugmentResume resumes the run saved in ck with each of changes (each
+// refused as a usage error naming the augmentation), then as it was.
+func checkAugmentResume(t *testing.T, run []string, ck string, changes ...[]string) {
+	t.Helper()
+	resume := slices.Concat(run, []string{"--epochs", "2", "--resume", ck})
+	for _, c := range changes {
+		code, _, stderr := runCmd(t, slices.Concat(resume, c)...)
+		if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
+			t.Fatalf("resume with %v: exit %d, %q", c, code, errorLine(stderr))
+		}
 	}
-	code, stdout, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck)...)
+	code, stdout, stderr := runCmd(t, resume...)
 	if code != 0 || !strings.Contains(stdout, "epoch  2") {
 		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -45,24 +62,11 @@ func TestTrainAugment(t *testing.T) {
 // TestTrainAugmentElastic trains an epoch with the elastic distortion,
 // draws it and resumes.
 func TestTrainAugmentElastic(t *testing.T) {
-	dir := t.TempDir()
-	ck, pic := filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "aug.png")
-	small := []string{"train", "--data", smallData, "--hidden", "32", "--batch", "50"}
-	code, stdout, stderr := runCmd(t, append(small, "--epochs", "1", "--augment", "elastic", "--elastic-alpha", "30", "--save", ck, "--plot-augment", pic)...)
-	if code != 0 || !strings.Contains(stdout, "test accuracy") || !strings.Contains(stderr, "augment elastic (sigma 4, alpha 30)") {
-		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
-	}
+	small, ck, pic := trainAugmented(t, "augment elastic (sigma 4, alpha 30)", "--augment", "elastic", "--elastic-alpha", "30")
 	if fi, err := os.Stat(pic); err != nil || fi.Size() == 0 {
 		t.Fatalf("plot-augment: %v", err)
 	}
-	code, _, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck, "--elastic-alpha", "34")...)
-	if code != 2 || !strings.Contains(errorLine(stderr), "augment") {
-		t.Fatalf("resume with another alpha: exit %d, %q", code, errorLine(stderr))
-	}
-	code, stdout, stderr = runCmd(t, append(small, "--epochs", "2", "--resume", ck)...)
-	if code != 0 || !strings.Contains(stdout, "epoch  2") {
-		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
-	}
+	checkAugmentResume(t, small, ck, []string{"--elastic-alpha", "34"})
 }
 
 // TestAugmentUsage: mistakes with the augmentation flags are usage errors

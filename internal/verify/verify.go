@@ -333,54 +333,50 @@ func await(ctx context.Context, f func()) error {
 // images of set in file order with the distortion a, with cpuref.Affine of
 // the same images under the same draws (kernels.Affine.Draw).
 func GatherAffine(net *nn.Network, set *mnist.Set, rows int, a kernels.Affine) (Check, error) {
-	px := set.Pixels()
-	if rows > set.Len() || a.Width*a.Height != px {
-		return Check{}, fmt.Errorf("verify gather_affine: %d rows of %d images of %d pixels, distortion %dx%d", rows, set.Len(), px, a.Width, a.Height)
-	}
-	x, err := net.Read(net.Z[0], rows*px)
-	if err != nil {
-		return Check{}, fmt.Errorf("read X: %w", err)
-	}
-	want := make([]float64, 0, rows*px)
-	for r := range rows {
-		d := a.Draw(r)
-		t := cpuref.AffineTransform{Angle: float64(d.Angle), Scale: float64(d.Scale), DX: float64(d.DX), DY: float64(d.DY)}
-		want = append(want, cpuref.Affine(set.Images[r*px:(r+1)*px], a.Width, a.Height, t)...)
-	}
-	norm := 0.0
-	for _, v := range want {
-		norm += v * v
-	}
-	return Check{Tensor: "X (gather_affine)", Err: cpuref.RelErrVec(x, want), Tol: cpuref.TolForward, Ref: math.Sqrt(norm)}, nil
+	return distortedX(net, set, rows, a.Width, a.Height, "gather_affine", func(r int, img []uint8) []float64 {
+		return cpuref.Affine(img, a.Width, a.Height, transformOf(a.Draw(r)))
+	})
 }
 
 // GatherElastic compares the network's X, which GatherElastic built from
 // the images of set in file order with the distortion e, with cpuref.Elastic
 // of the same images under the same draws (kernels.Elastic.Noise and Draw).
 func GatherElastic(net *nn.Network, set *mnist.Set, rows int, e kernels.Elastic) (Check, error) {
-	px := set.Pixels()
-	if rows > set.Len() || e.Width*e.Height != px {
-		return Check{}, fmt.Errorf("verify gather_elastic: %d rows of %d images of %d pixels, distortion %dx%d", rows, set.Len(), px, e.Width, e.Height)
-	}
-	x, err := net.Read(net.Z[0], rows*px)
-	if err != nil {
-		return Check{}, fmt.Errorf("read X: %w", err)
-	}
-	want := make([]float64, 0, rows*px)
-	for r := range rows {
+	return distortedX(net, set, rows, e.Width, e.Height, "gather_elastic", func(r int, img []uint8) []float64 {
 		noise := e.Noise(r)
 		nf := make([]float64, len(noise))
 		for i, v := range noise {
 			nf[i] = float64(v)
 		}
 		dx, dy := cpuref.ElasticField(nf, e.Width, e.Height, float64(e.Sigma), float64(e.Alpha))
-		d := e.Draw(r)
-		t := cpuref.AffineTransform{Angle: float64(d.Angle), Scale: float64(d.Scale), DX: float64(d.DX), DY: float64(d.DY)}
-		want = append(want, cpuref.Elastic(set.Images[r*px:(r+1)*px], e.Width, e.Height, t, dx, dy)...)
+		return cpuref.Elastic(img, e.Width, e.Height, transformOf(e.Draw(r)), dx, dy)
+	})
+}
+
+// transformOf is a kernels draw as cpuref's float64 transform.
+func transformOf(d kernels.AffineDraw) cpuref.AffineTransform {
+	return cpuref.AffineTransform{Angle: float64(d.Angle), Scale: float64(d.Scale), DX: float64(d.DX), DY: float64(d.DY)}
+}
+
+// distortedX compares the network's X for the first rows images of set,
+// distorted as width x height images by kernel, with want's float64 image
+// of each.
+func distortedX(net *nn.Network, set *mnist.Set, rows, width, height int, kernel string, want func(r int, img []uint8) []float64) (Check, error) {
+	px := set.Pixels()
+	if rows > set.Len() || width*height != px {
+		return Check{}, fmt.Errorf("verify %s: %d rows of %d images of %d pixels, distortion %dx%d", kernel, rows, set.Len(), px, width, height)
+	}
+	x, err := net.Read(net.Z[0], rows*px)
+	if err != nil {
+		return Check{}, fmt.Errorf("read X: %w", err)
+	}
+	all := make([]float64, 0, rows*px)
+	for r := range rows {
+		all = append(all, want(r, set.Images[r*px:(r+1)*px])...)
 	}
 	norm := 0.0
-	for _, v := range want {
+	for _, v := range all {
 		norm += v * v
 	}
-	return Check{Tensor: "X (gather_elastic)", Err: cpuref.RelErrVec(x, want), Tol: cpuref.TolForward, Ref: math.Sqrt(norm)}, nil
+	return Check{Tensor: "X (" + kernel + ")", Err: cpuref.RelErrVec(x, all), Tol: cpuref.TolForward, Ref: math.Sqrt(norm)}, nil
 }
