@@ -24,6 +24,9 @@ func big(n int) bool { return testing.Short() && n > 1<<16 }
 // whatever CPU runs them (they are plain OpenCL C, correct anywhere).
 var avx2 = kernels.Registers{Width: 8, Count: 16}
 
+// sse is the register file of a CPU without AVX: 16 registers of 4 floats.
+var sse = kernels.Registers{Width: 4, Count: 16}
+
 // Tolerances on ||got - want||_F / ||want||_F, float32 device against
 // float64: cpuref's.
 const (
@@ -72,7 +75,7 @@ var gemmShapes = [][3]int{ // m, n, k
 
 func TestGemm(t *testing.T) {
 	for _, opts := range []kernels.Options{{Gemm: kernels.GemmRegister}, {Gemm: kernels.GemmRegister, Registers: avx2},
-		{Gemm: kernels.GemmTiled}, {Gemm: kernels.GemmTiled, TileEdge: 8}} {
+		{Gemm: kernels.GemmRegister, Registers: sse}, {Gemm: kernels.GemmTiled}, {Gemm: kernels.GemmTiled, TileEdge: 8}} {
 		t.Run(fmt.Sprintf("%s/tile%d/regs%v", opts.Gemm, opts.TileEdge, opts.Registers), func(t *testing.T) {
 			s, ctx, q := newSetOpts(t, opts)
 			rng := rand.New(rand.NewPCG(cltest.Seed(t), 2))
@@ -377,38 +380,94 @@ func TestGemmFusedUpdate(t *testing.T) {
 
 // fusedUpdateSteps runs three EpiUpdate steps of layer shape sh (m inputs,
 // n outputs, k rows) and checks W, b, the velocities and, with keep, dW, db.
+// Each step's reference starts from the device's W, b and velocities, and
+// the step's results are measured against the size of the terms that made
+// them (checkStep): a velocity mu v + g that cancels to nearly zero in a
+// tiny layer is as accurate as its terms, not as its own size.
 func fusedUpdateSteps(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, h kernels.Hyper, sh [3]int, keep bool) {
 	m, n, k := sh[0], sh[1], sh[2]
 	name := fmt.Sprintf("fused update %+v %dx%d, %d rows, keep %v", h, m, n, k, keep)
 	w32, b32 := cltest.Float32(cltest.Rand(rng, m, n, -1, 1)), cltest.Float32(cltest.Rand(rng, 1, n, -1, 1))
 	st := &kernels.FusedStep{Hyper: h, B: cltest.Buffer(t, ctx, q, n, b32), Keep: keep}
 	w := cltest.Buffer(t, ctx, q, m*n, w32)
+	if !keep {
+		// W^T kept beside W, poisoned: the step must write all of it.
+		st.T = cltest.Buffer(t, ctx, q, m*n, nil)
+	}
 	if h.Momentum != 0 {
 		st.VW, st.VB = cltest.Buffer(t, ctx, q, m*n, make([]float32, m*n)), cltest.Buffer(t, ctx, q, n, make([]float32, n))
 	}
-	want, wantB := cpuref.Dense32(m, n, w32), cpuref.Dense32(1, n, b32).RawRowView(0)
-	velW, velB := mat.NewDense(m, n, nil), make([]float64, n)
 	dw, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
 	for step := range 3 {
+		before := readStep(t, q, w, st, m, n)
 		z32, d32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1)), cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
 		f := kernels.Fused{Epi: kernels.EpiUpdate, Aux: w, ColSum: db, Step: st}
 		if err := s.GemmFused(kernels.TransA, m, n, k, cltest.Buffer(t, ctx, q, k*m, z32), cltest.Buffer(t, ctx, q, k*n, d32), dw, f); err != nil {
 			t.Fatal(err)
 		}
 		g := cpuref.MatMul(cpuref.Dense32(k, m, z32), cpuref.Dense32(k, n, d32), true, false)
-		gb := cpuref.ColSum(cpuref.Dense32(k, n, d32))
+		gb := mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32)))
 		if keep {
 			check(t, fmt.Sprintf("%s step %d dW", name, step), cltest.Read(t, q, dw, m*n), g, tolForward)
-			check(t, fmt.Sprintf("%s step %d db", name, step), cltest.Read(t, q, db, n), mat.NewDense(1, n, gb), tolForward)
+			check(t, fmt.Sprintf("%s step %d db", name, step), cltest.Read(t, q, db, n), gb, tolForward)
 		}
-		lr, mu, wd := float64(h.LR), float64(h.Momentum), float64(h.WeightDecay)
-		cpuref.Momentum(want, g, velW, lr, mu, wd, h.Nesterov)
-		cpuref.MomentumVec(wantB, gb, velB, lr, mu, 0, h.Nesterov)
-		check(t, fmt.Sprintf("%s step %d W", name, step), cltest.Read(t, q, w, m*n), want, tolForward)
-		check(t, fmt.Sprintf("%s step %d b", name, step), cltest.Read(t, q, st.B, n), mat.NewDense(1, n, wantB), tolForward)
-		if h.Momentum != 0 {
-			check(t, fmt.Sprintf("%s step %d vW", name, step), cltest.Read(t, q, st.VW, m*n), velW, tolForward)
-			check(t, fmt.Sprintf("%s step %d vb", name, step), cltest.Read(t, q, st.VB, n), mat.NewDense(1, n, velB), tolForward)
+		what, after := fmt.Sprintf("%s step %d", name, step), readStep(t, q, w, st, m, n)
+		checkStep(t, what+" W", after[0], after[1], before[0], before[1], g, h, float64(h.WeightDecay))
+		checkStep(t, what+" b", after[2], after[3], before[2], before[3], gb, h, 0)
+		if st.T != nil {
+			checkMirror(t, what, cltest.Read(t, q, st.T, m*n), after[0])
+		}
+	}
+}
+
+// checkMirror checks that wt is w^T to the bit.
+func checkMirror(t *testing.T, what string, wt []float32, w *mat.Dense) {
+	t.Helper()
+	r, c := w.Dims()
+	for i := range r {
+		for j := range c {
+			if got := wt[j*r+i]; float64(got) != w.At(i, j) {
+				t.Fatalf("%s: W^T[%d,%d] = %v, W[%d,%d] = %v", what, j, i, got, i, j, w.At(i, j))
+			}
+		}
+	}
+}
+
+// readStep reads W, its velocity, b and its velocity (zeros without
+// momentum) into float64 matrices.
+func readStep(t *testing.T, q *cl.Queue, w *cl.Buffer, st *kernels.FusedStep, m, n int) [4]*mat.Dense {
+	out := [4]*mat.Dense{cpuref.Dense32(m, n, cltest.Read(t, q, w, m*n)), mat.NewDense(m, n, nil),
+		cpuref.Dense32(1, n, cltest.Read(t, q, st.B, n)), mat.NewDense(1, n, nil)}
+	if st.VW != nil {
+		out[1], out[3] = cpuref.Dense32(m, n, cltest.Read(t, q, st.VW, m*n)), cpuref.Dense32(1, n, cltest.Read(t, q, st.VB, n))
+	}
+	return out
+}
+
+// checkStep checks one parameter's step from p and velocity v with
+// gradient g (gotP, gotV: the device's new p and v) against
+// cpuref.Momentum, each relative to the norm of the sizes of the terms:
+// mu |v| + |g| + wd |p| for the velocity, and |p| + lr (1 + mu) times that
+// for p.
+func checkStep(t *testing.T, what string, gotP, gotV, p, v, g *mat.Dense, h kernels.Hyper, wd float64) {
+	t.Helper()
+	lr, mu := float64(h.LR), float64(h.Momentum)
+	want, vel := mat.DenseCopyOf(p), mat.DenseCopyOf(v)
+	cpuref.Momentum(want, g, vel, lr, mu, wd, h.Nesterov)
+	r, c := p.Dims()
+	terms, size := mat.NewDense(r, c, nil), mat.NewDense(r, c, nil)
+	terms.Apply(func(i, j int, _ float64) float64 {
+		return mu*math.Abs(v.At(i, j)) + math.Abs(g.At(i, j)) + wd*math.Abs(p.At(i, j))
+	}, terms)
+	size.Apply(func(i, j int, _ float64) float64 { return math.Abs(p.At(i, j)) + lr*(1+mu)*terms.At(i, j) }, size)
+	for _, c := range []struct {
+		name            string
+		got, want, size *mat.Dense
+	}{{"", gotP, want, size}, {" velocity", gotV, vel, terms}} {
+		var diff mat.Dense
+		diff.Sub(c.got, c.want)
+		if e := mat.Norm(&diff, 2) / math.Max(mat.Norm(c.size, 2), math.SmallestNonzeroFloat64); !(e <= tolForward) {
+			t.Fatalf("%s%s: error %.3g of the terms' size > %.0g", what, c.name, e, tolForward)
 		}
 	}
 }
