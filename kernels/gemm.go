@@ -11,53 +11,6 @@ import (
 // averaging hides one output's cancellation, and cheap at that width.
 func thin(n int) bool { return n <= 16 }
 
-// Dot reports whether the register GEMM computes an A B^T of n columns as
-// dot products along k (gemm_dot.cl), which takes B^T as it is stored and
-// has no blocks to tune: a thin one. Wider A B^T products are an A B of a
-// transposed B.
-func Dot(n int) bool { return thin(n) }
-
-// dotKernel is gemm_dot.cl built for n columns (on first use) and the rows
-// per work-item it was built with: as many as keep the accumulators and
-// their compensations, a vector of each row of A and one of B in the
-// registers, at most 4.
-func (s *Set) dotKernel(n int) (*cl.Kernel, int, error) {
-	vectors := func(tm int) int { return 2*tm*n + tm + 1 }
-	tm := 1
-	for tm < 4 && vectors(tm+1) <= s.regs.Count {
-		tm++
-	}
-	if k, ok := s.gemmDot[n]; ok {
-		return k, tm, nil
-	}
-	p, err := s.program("gemm_dot.cl", fmt.Sprintf("-D NC=%d -D TM=%d -D VW=%d", n, tm, s.regs.Width))
-	if err != nil {
-		return nil, 0, err
-	}
-	ks, err := kernelsOf(p, "gemm_dot")
-	if err != nil {
-		return nil, 0, err
-	}
-	s.gemmDot[n] = ks[0]
-	return ks[0], tm, nil
-}
-
-// launchDot launches gemm_dot for C[m,n] = A B^T with B stored n x k.
-func (s *Set) launchDot(m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
-	kern, tm, err := s.dotKernel(n)
-	if err != nil {
-		return err
-	}
-	aux := f.Aux
-	if aux == nil {
-		aux = c // not read without an epilogue; the argument needs a buffer
-	}
-	if err := kern.SetArgs(m, k, a, lda, b, ldb, c, n, int32(f.Epi), aux); err != nil {
-		return err
-	}
-	return s.enqueue(kern, []int{(m + tm - 1) / tm}, []int{1}, m, n, k)
-}
-
 func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
 	b = b.program()
 	if ks, ok := s.gemmReg[b]; ok {
@@ -146,9 +99,6 @@ type FusedStep struct {
 	VW, B, VB *cl.Buffer
 	// Keep stores dW and db as well as stepping (verify reads them).
 	Keep bool
-	// T, when not nil, is W^T (n x m), which the step keeps equal to the
-	// new W: the A B^T products of the backward pass read it as an A B.
-	T *cl.Buffer
 }
 
 // Fused are the extras of one GemmFused: an epilogue with its operand (the
@@ -199,9 +149,6 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
 
-	if transB && Dot(n) {
-		return s.launchDot(m, n, k, a, lda, b, ldb, c, f)
-	}
 	if transB {
 		if err := s.ensureScratch(k * n); err != nil {
 			return err
@@ -226,14 +173,11 @@ func checkFused(form Form, m, n int, f Fused) error {
 		if f.Step == nil || f.ColSum == nil {
 			return fmt.Errorf("the fused update needs its step and the column sums")
 		}
-		// Room for the velocities and W^T up front: an append past the
-		// literal's length would allocate at every step.
-		ops := append(make([]operand, 0, 5), operand{"W", f.Aux, m * n}, operand{"b", f.Step.B, n})
+		// Room for the velocities up front: an append past the literal's
+		// length would allocate at every step.
+		ops := append(make([]operand, 0, 4), operand{"W", f.Aux, m * n}, operand{"b", f.Step.B, n})
 		if f.Step.Hyper.Momentum != 0 {
 			ops = append(ops, operand{"velocity of W", f.Step.VW, m * n}, operand{"velocity of b", f.Step.VB, n})
-		}
-		if f.Step.T != nil {
-			ops = append(ops, operand{"W^T", f.Step.T, m * n})
 		}
 		if err := fit(ops...); err != nil {
 			return err
@@ -308,14 +252,9 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 			st.VW, st.VB = c, c
 		}
 	}
-	mirror := st.T != nil
-	if !mirror {
-		st.T = c
-	}
 	h := st.Hyper
 	if err := kern.SetArgs(m, n, k, blk.KC, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
-		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep),
-		boolInt(mirror), st.T); err != nil {
+		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep)); err != nil {
 		return err
 	}
 	tn := 16 * blk.TNV
@@ -363,9 +302,6 @@ func (s *Set) gemmTiled(form Form, m, n, k int, a *cl.Buffer, lda int, b *cl.Buf
 	if err == nil && f.Epi == EpiUpdate {
 		err = s.Update(Param{Value: f.Aux, Grad: c, Velocity: f.Step.VW, N: m * n},
 			Param{Value: f.Step.B, Grad: f.ColSum, Velocity: f.Step.VB, N: n}, f.Step.Hyper)
-		if err == nil && f.Step.T != nil {
-			err = s.Transpose(f.Aux, m, n, f.Step.T)
-		}
 	}
 	return err
 }

@@ -58,13 +58,11 @@
 
 // Step is EPI_UPDATE's operands: the optimiser's settings (as update in
 // layers.cl takes them), the velocities of W (V) and of b (Vb), b itself,
-// keep: nonzero to store dW and db as well (verify reads them), and with
-// mirror nonzero W^T (T, N x M), kept equal to the new W element for
-// element so the A B^T products read it as their B and need no transpose.
+// and keep: nonzero to store dW and db as well (verify reads them).
 typedef struct {
 	float lr, mu, wd;
-	int nesterov, keep, mirror;
-	__global float *V, *bias, *Vb, *T;
+	int nesterov, keep;
+	__global float *V, *bias, *Vb;
 } Step;
 
 // loadRow16 reads 16 consecutive floats of a row starting at column j, zero
@@ -120,27 +118,13 @@ static inline __attribute__((always_inline)) void storeC16(float16 v, __global f
 	storeRow16(v, row, j, n, guarded);
 }
 
-// storeColumn16 writes the first count (at most 16) lanes of v down a
-// column: to col[0], col[stride], ...
-static inline __attribute__((always_inline)) void storeColumn16(float16 v, __global float *col, size_t stride, int count)
-{
-	float t[16];
-	vstore16(v, 0, t);
-	for (int e = 0; e < min(count, 16); e++)
-		col[e * stride] = t[e];
-}
-
 // stepRow16 is update's step (layers.cl) on 16 parameters p from column j,
 // with their gradient g and velocities v, written in the same operations so
 // that it rounds alike:
 //
 //	g' = g + wd p;  v = mu v + g' (mu != 0);  p -= lr (nesterov ? g' + mu v : v)
-//
-// With row at least 0 and the step's mirror on, the new p also goes down
-// column row of W^T: the scattered stores cost less than a transpose
-// launch, which rereads all of W.
 static inline __attribute__((always_inline)) void stepRow16(float16 g, __global float *p, __global float *v, int j,
-							    int n, bool guarded, float decay, const Step *st, int row, int ldt)
+							    int n, bool guarded, float decay, const Step *st)
 {
 	float16 w = loadRow16(p, j, n, guarded, false);
 	float16 step = g;
@@ -153,15 +137,13 @@ static inline __attribute__((always_inline)) void stepRow16(float16 g, __global 
 	}
 	w -= st->lr * step;
 	storeRow16(w, p, j, n, guarded);
-	if (row >= 0 && st->mirror)
-		storeColumn16(w, st->T + (size_t)j * ldt + row, ldt, n - j);
 }
 
 // finishC16 stores a block row's last k-chunk: the epilogue of storeC16, or
 // with EPI_UPDATE the optimiser step on W's row (and dW too when kept).
 static inline __attribute__((always_inline)) void finishC16(float16 v, __global float *crow, int j, int n, bool guarded,
 							    bool add, bool last, int epi, __global const float *arow,
-							    size_t off, const Step *st, int row, int ldt)
+							    size_t off, const Step *st)
 {
 	if (!last || epi != EPI_UPDATE) {
 		storeC16(v, crow, j, n, guarded, add, last, epi, arow);
@@ -171,7 +153,7 @@ static inline __attribute__((always_inline)) void finishC16(float16 v, __global 
 		v += loadRow16(crow, j, n, guarded, false);
 	if (st->keep)
 		storeRow16(v, crow, j, n, guarded);
-	stepRow16(v, (__global float *)arow, st->V + off, j, n, guarded, st->wd, st, row, ldt);
+	stepRow16(v, (__global float *)arow, st->V + off, j, n, guarded, st->wd, st);
 }
 
 // accumulate adds a*b to acc; compensated (sums.cl), its rounding errors go
@@ -256,7 +238,7 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 				continue;
 			const size_t off = (size_t)(i0 + r) * ldc;
 			__global const float *arow = (epi == EPI_MASK || epi == EPI_UPDATE) ? aux + off : aux;
-			finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st, i0 + r, M);
+			finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st);
 		}
 		if (colsum)
 #pragma unroll
@@ -273,7 +255,7 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 		if (epi != EPI_UPDATE || st->keep)
 			storeRow16(dsum[v], db, j, N, guarded);
 		if (epi == EPI_UPDATE)
-			stepRow16(dsum[v], st->bias, st->Vb, j, N, guarded, 0.0f, st, -1, 0);
+			stepRow16(dsum[v], st->bias, st->Vb, j, N, guarded, 0.0f, st);
 	}
 }
 
@@ -282,8 +264,8 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 // k-chunk (0 or K and more: one chunk; compensated builds always take one).
 // aux is the epilogue's operand (any buffer for EPI_NONE; W for EPI_UPDATE);
 // db, when colsum is 1, gets the column sums of B (gemm_reg_tn only). The
-// last ten arguments are EPI_UPDATE's (see Step); other epilogues ignore
-// them, and V, bias, Vb and T may then be any buffer.
+// last eight arguments are EPI_UPDATE's (see Step); other epilogues ignore
+// them, and V, bias and Vb may then be any buffer.
 #define GEMM_REG(name, transA)                                                  \
 	__kernel void name(const int M, const int N, const int K, int kc,       \
 			   __global const float *restrict A, const int lda,     \
@@ -293,8 +275,7 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 			   const int colsum, __global float *restrict db,       \
 			   __global float *V, __global float *bias,             \
 			   __global float *Vb, const float lr, const float mu,  \
-			   const float wd, const int nesterov, const int keep,  \
-			   const int mirror, __global float *T)                 \
+			   const float wd, const int nesterov, const int keep)  \
 	{                                                                       \
 		const int i0 = get_global_id(0) * TM;                           \
 		const int j0 = get_global_id(1) * TN;                           \
@@ -302,7 +283,7 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 			return;                                                 \
 		if (COMPENSATED || kc <= 0 || kc > K)                           \
 			kc = K;                                                 \
-		const Step st = {lr, mu, wd, nesterov, keep, mirror, V, bias, Vb, T}; \
+		const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};      \
 		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
 		if (colsum && i0 == 0) {                                        \
 			if (full)                                               \

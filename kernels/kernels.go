@@ -91,7 +91,6 @@ type Set struct {
 	programs []*cl.Program
 	regs     Registers
 	gemmReg  map[Block][2]*cl.Kernel // by Block.program(): [0] nn, [1] tn
-	gemmDot  map[int]*cl.Kernel      // gemm_dot.cl by its columns
 	gemmTile [2][3]*cl.Kernel        // [compensated][nn, tn, nt]
 	tileEdge int
 	csCols   int
@@ -134,8 +133,7 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 	if regs == (Registers{}) {
 		regs = RegistersOf(dev)
 	}
-	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][2]*cl.Kernel{},
-		gemmDot: map[int]*cl.Kernel{}, stop: opts.Stop}
+	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][2]*cl.Kernel{}, stop: opts.Stop}
 	edge := opts.TileEdge
 	switch {
 	case edge == 0 && dev.MaxWorkGroupSize >= 256:
@@ -308,10 +306,6 @@ func (s *Set) Release() {
 		ks[1].Release()
 	}
 	s.gemmReg = map[Block][2]*cl.Kernel{}
-	for _, k := range s.gemmDot {
-		k.Release()
-	}
-	s.gemmDot = map[int]*cl.Kernel{}
 	for _, p := range s.programs {
 		p.Release()
 	}

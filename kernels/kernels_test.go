@@ -390,10 +390,6 @@ func fusedUpdateSteps(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue
 	w32, b32 := cltest.Float32(cltest.Rand(rng, m, n, -1, 1)), cltest.Float32(cltest.Rand(rng, 1, n, -1, 1))
 	st := &kernels.FusedStep{Hyper: h, B: cltest.Buffer(t, ctx, q, n, b32), Keep: keep}
 	w := cltest.Buffer(t, ctx, q, m*n, w32)
-	if !keep {
-		// W^T kept beside W, poisoned: the step must write all of it.
-		st.T = cltest.Buffer(t, ctx, q, m*n, nil)
-	}
 	if h.Momentum != 0 {
 		st.VW, st.VB = cltest.Buffer(t, ctx, q, m*n, make([]float32, m*n)), cltest.Buffer(t, ctx, q, n, make([]float32, n))
 	}
@@ -414,22 +410,6 @@ func fusedUpdateSteps(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue
 		what, after := fmt.Sprintf("%s step %d", name, step), readStep(t, q, w, st, m, n)
 		checkStep(t, what+" W", after[0], after[1], before[0], before[1], g, h, float64(h.WeightDecay))
 		checkStep(t, what+" b", after[2], after[3], before[2], before[3], gb, h, 0)
-		if st.T != nil {
-			checkMirror(t, what, cltest.Read(t, q, st.T, m*n), after[0])
-		}
-	}
-}
-
-// checkMirror checks that wt is w^T to the bit.
-func checkMirror(t *testing.T, what string, wt []float32, w *mat.Dense) {
-	t.Helper()
-	r, c := w.Dims()
-	for i := range r {
-		for j := range c {
-			if got := wt[j*r+i]; float64(got) != w.At(i, j) {
-				t.Fatalf("%s: W^T[%d,%d] = %v, W[%d,%d] = %v", what, j, i, got, i, j, w.At(i, j))
-			}
-		}
 	}
 }
 

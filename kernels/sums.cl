@@ -28,9 +28,6 @@
 	}
 
 DEFINE_SUMS(float)
-DEFINE_SUMS(float2)
-DEFINE_SUMS(float4)
-DEFINE_SUMS(float8)
 DEFINE_SUMS(float16)
 
 #pragma OPENCL FP_CONTRACT ON

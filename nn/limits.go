@@ -9,8 +9,8 @@ import (
 
 // Memory is what a training run asks of a device: the bytes of every buffer
 // NewTrainer allocates (the data sets, the network, its gradients,
-// activations and velocities, the shuffle and the statistics), counted
-// before any of them is allocated.
+// activations and velocities, the shuffle, the statistics and the GEMM's
+// scratch), counted before any of them is allocated.
 type Memory struct {
 	Sizes []int // the network's widths, inputs first
 	Batch int   // rows per step as allocated (see Need)
@@ -18,7 +18,12 @@ type Memory struct {
 	Total       uint64 // bytes of all buffers together
 	Largest     uint64 // bytes of the largest single buffer
 	LargestName string // which buffer that is, e.g. "W2"
-	Buffers     int    // how many buffers
+	Buffers     int    // how many buffers, the scratch included
+	// Scratch is the part of Total that is the register GEMM's B^T for the
+	// A B^T products of the backward pass (the kernels allocate it at the
+	// first such product; the tiled GEMM needs none, so Need errs on the
+	// safe side there).
+	Scratch uint64
 	// Unindexable names a tensor with more elements than a kernel's 32-bit
 	// index reaches, or is "" (NewNetwork refuses such a network too).
 	Unindexable string
@@ -55,8 +60,8 @@ func Need(sizes []int, batch, trainImages, valImages, testImages, pixels int, mo
 }
 
 // NeedNetwork counts the bytes of a Network alone, the tensors of its Plan
-// for batch rows (the velocities only with momentum): what verify, eval and
-// predict build.
+// for batch rows (the velocities only with momentum), with the GEMM
+// scratch its backward pass asks for: what verify, eval and predict build.
 func NeedNetwork(sizes []int, batch int, momentum bool) Memory {
 	m := Memory{Sizes: append([]int(nil), sizes...), Batch: batch}
 	if len(sizes) < 2 {
@@ -72,6 +77,9 @@ func NeedNetwork(sizes []int, batch int, momentum bool) Memory {
 			continue
 		}
 		m.add(t.Name, t.Bytes())
+		if t.Role == Scratch {
+			m.Scratch = t.Bytes()
+		}
 	}
 	m.Unindexable = p.unindexable()
 	return m

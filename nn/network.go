@@ -21,11 +21,7 @@ type Network struct {
 	sizes    []int
 	maxBatch int
 
-	W, B []*cl.Buffer // W[l]: sizes[l-1] x sizes[l]; B[l]: sizes[l]
-	// WT[l] is W[l]^T for the layers that keep it (the plan's WeightT
-	// tensors, nil elsewhere), always equal to W[l]: every write of W
-	// writes it too.
-	WT     []*cl.Buffer
+	W, B   []*cl.Buffer // W[l]: sizes[l-1] x sizes[l]; B[l]: sizes[l]
 	DW, DB []*cl.Buffer
 	// Z[l] is the output of layer l (Z[L] the logits) for up to maxBatch rows.
 	Z []*cl.Buffer
@@ -85,7 +81,8 @@ func InitParams(sizes []int, seed uint64) (w, b [][]float32) {
 
 // NewNetwork allocates a network of the given widths for batches of up to
 // maxBatch rows and initialises it from seed. Its buffers are the tensors of
-// the step's Plan, but for the velocities (AllocVelocity).
+// the step's Plan, but for the velocities (AllocVelocity) and the GEMM
+// scratch (the kernels').
 func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, error) {
 	p, err := NewPlan(sizes, maxBatch, CrossEntropy)
 	if err != nil {
@@ -94,11 +91,11 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 	L := len(sizes) - 1
 	n := &Network{rt: rt, sizes: append([]int(nil), sizes...), maxBatch: maxBatch, plan: p,
 		bufs: make([]*cl.Buffer, len(p.Tensors)), steps: make([]kernels.FusedStep, L+1),
-		W: make([]*cl.Buffer, L+1), WT: make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),
+		W: make([]*cl.Buffer, L+1), B: make([]*cl.Buffer, L+1),
 		DW: make([]*cl.Buffer, L+1), DB: make([]*cl.Buffer, L+1),
 		Z: make([]*cl.Buffer, L+1), DZ: make([]*cl.Buffer, L+1)}
 	for i, t := range p.Tensors {
-		if t.Role == Velocity {
+		if t.Role == Velocity || t.Role == Scratch {
 			continue
 		}
 		b, err := rt.floats(t.Name, t.Rows*t.Cols)
@@ -121,7 +118,7 @@ func NewNetwork(rt *Runtime, sizes []int, maxBatch int, seed uint64) (*Network, 
 // bind gives the buffer of t its exported name.
 func (n *Network) bind(t Tensor, b *cl.Buffer) {
 	// X is Z[0], the input of the first layer.
-	perLayer := map[Role][]*cl.Buffer{Input: n.Z, Weight: n.W, WeightT: n.WT, Bias: n.B, WeightGrad: n.DW, BiasGrad: n.DB, Activation: n.Z, Delta: n.DZ}
+	perLayer := map[Role][]*cl.Buffer{Input: n.Z, Weight: n.W, Bias: n.B, WeightGrad: n.DW, BiasGrad: n.DB, Activation: n.Z, Delta: n.DZ}
 	if layers, ok := perLayer[t.Role]; ok {
 		layers[t.Layer] = b
 		return
@@ -145,8 +142,8 @@ func (n *Network) buf(name string) *cl.Buffer {
 }
 
 // Tensor is the buffer of the plan's tensor name, nil for one not allocated
-// (the velocities before AllocVelocity). It panics on a name the plan
-// lacks.
+// (the velocities before AllocVelocity, the kernels' scratch). It panics
+// on a name the plan lacks.
 func (n *Network) Tensor(name string) *cl.Buffer { return n.buf(name) }
 
 // Plan is the step this network runs, with its Loss.
@@ -163,18 +160,7 @@ func (n *Network) Release() {
 // SetParams uploads weights and biases (index 0 unused, W[l] row-major
 // sizes[l-1] x sizes[l]).
 func (n *Network) SetParams(w, b [][]float32) error {
-	if err := n.writeLayers(n.W, n.B, w, b, ""); err != nil {
-		return err
-	}
-	for l := 1; l <= n.Layers(); l++ {
-		if n.WT[l] == nil {
-			continue
-		}
-		if err := n.rt.Queue.WriteFloat32(n.WT[l], 0, transpose(w[l], n.sizes[l-1], n.sizes[l])); err != nil {
-			return fmt.Errorf("upload W%d^T: %w", l, err)
-		}
-	}
-	return nil
+	return n.writeLayers(n.W, n.B, w, b, "")
 }
 
 // Params reads the weights and biases back (index 0 unused).
@@ -371,11 +357,6 @@ func (n *Network) Step(h kernels.Hyper) error {
 		if err := k.Update(w, b, h); err != nil {
 			return fmt.Errorf("step layer %d: %w", l, err)
 		}
-		if n.WT[l] != nil {
-			if err := k.Transpose(n.W[l], n.sizes[l-1], n.sizes[l], n.WT[l]); err != nil {
-				return fmt.Errorf("step layer %d: W^T: %w", l, err)
-			}
-		}
 	}
 	return nil
 }
@@ -409,7 +390,7 @@ func (n *Network) backward(rows int, h *kernels.Hyper) error {
 				// The Network's own slot: a FusedStep made here would escape
 				// to the heap at every step.
 				st := &n.steps[l.Layer]
-				*st = kernels.FusedStep{Hyper: *h, B: n.B[l.Layer], Keep: n.KeepGradients, T: n.buf(l.Mirror)}
+				*st = kernels.FusedStep{Hyper: *h, B: n.B[l.Layer], Keep: n.KeepGradients}
 				if n.VW != nil {
 					st.VW, st.VB = n.VW[l.Layer], n.VB[l.Layer]
 				}

@@ -34,15 +34,14 @@ const (
 	// Velocity is a momentum velocity of W[l] or b[l], allocated by
 	// AllocVelocity and counted only for runs with momentum.
 	Velocity
-	// WeightT is W[l]^T, kept equal to W[l] by the step that updates it:
-	// the backward pass's dZ[l-1] = dZ[l] W[l]^T reads it as the B of an
-	// A B, which needs no transpose of W at every step.
-	WeightT
+	// Scratch is the register GEMM's B^T of the A B^T products, which the
+	// kernels allocate at the first such product.
+	Scratch
 )
 
 var roleNames = map[Role]string{Input: "input", Labels: "labels", Weight: "weight", Bias: "bias",
 	WeightGrad: "weight gradient", BiasGrad: "bias gradient", Activation: "activation", Delta: "delta",
-	Output: "output", RowStat: "row statistics", Velocity: "velocity", WeightT: "transposed weight"}
+	Output: "output", RowStat: "row statistics", Velocity: "velocity", Scratch: "GEMM scratch"}
 
 // String names the role for mnist-cl plan.
 func (r Role) String() string {
@@ -120,9 +119,6 @@ type Launch struct {
 
 	A, B, C     string // the GEMM's operands; C is the result
 	Aux, ColSum string // the epilogue's operand and the column sums, or ""
-	// Mirror is the W^T that a fused step keeps equal to the W it
-	// updates, or "".
-	Mirror string
 
 	Reads, Writes []string // every tensor the launch reads and writes
 }
@@ -204,16 +200,13 @@ func (p *Plan) tensor(t Tensor) {
 }
 
 // declareTensors lists the buffers in the order NewNetwork allocates them;
-// the velocities, allocated later, come last.
+// the velocities and the scratch, allocated later, come last.
 func (p *Plan) declareTensors() {
 	s, b, L := p.Sizes, p.Batch, len(p.Sizes)-1
 	p.tensor(Tensor{Name: "X", Rows: b, Cols: s[0], Batched: true, Role: Input})
 	for l := 1; l <= L; l++ {
 		in, out := s[l-1], s[l]
 		p.tensor(Tensor{Name: fmt.Sprintf("W%d", l), Rows: in, Cols: out, Role: Weight, Layer: l})
-		if mirrored(s, l) {
-			p.tensor(Tensor{Name: fmt.Sprintf("W%d^T", l), Rows: out, Cols: in, Role: WeightT, Layer: l})
-		}
 		p.tensor(Tensor{Name: fmt.Sprintf("b%d", l), Rows: 1, Cols: out, Role: Bias, Layer: l})
 		p.tensor(Tensor{Name: fmt.Sprintf("dW%d", l), Rows: in, Cols: out, Role: WeightGrad, Layer: l})
 		p.tensor(Tensor{Name: fmt.Sprintf("db%d", l), Rows: 1, Cols: out, Role: BiasGrad, Layer: l})
@@ -229,39 +222,15 @@ func (p *Plan) declareTensors() {
 		p.tensor(Tensor{Name: fmt.Sprintf("velocity of W%d", l), Rows: s[l-1], Cols: s[l], Role: Velocity, Layer: l})
 		p.tensor(Tensor{Name: fmt.Sprintf("velocity of b%d", l), Rows: 1, Cols: s[l], Role: Velocity, Layer: l})
 	}
-}
-
-// mirrored reports whether layer l of a network of widths s keeps W^T
-// beside W: every layer but the first, whose delta dZ[l-1] = dZ[l] W[l]^T
-// the backward pass makes, and a thin layer (the logits), whose forward
-// product Z[l-1] W[l] is the dot products Z[l-1] (W[l]^T)^T (kernels.Dot).
-func mirrored(s []int, l int) bool { return l >= 2 || kernels.Dot(s[l]) }
-
-// mirrorName is the name of layer l's W^T, or "" when it keeps none.
-func mirrorName(s []int, l int) string {
-	if !mirrored(s, l) {
-		return ""
+	// dZ[l-1] = dZ[l] W[l]^T transposes W[l] into the scratch first; the
+	// kernels keep one scratch as large as the largest.
+	scratch := 0
+	for l := 2; l <= L; l++ {
+		scratch = max(scratch, s[l-1]*s[l])
 	}
-	return fmt.Sprintf("W%d^T", l)
-}
-
-// forward is layer l's forward launch: Z[l] = f(Z[l-1] W[l] + b[l]), or
-// for the last layer without f; a thin layer's as Z[l-1] (W[l]^T)^T.
-func (p *Plan) forward(l int) Launch {
-	s, L := p.Sizes, len(p.Sizes)-1
-	w, bias := fmt.Sprintf("W%d", l), fmt.Sprintf("b%d", l)
-	epi, eq := kernels.EpiBiasReLU, fmt.Sprintf("%s = f(%s %s + %s)", zName(l), zName(l-1), w, bias)
-	if l == L {
-		epi, eq = kernels.EpiBias, fmt.Sprintf("%s = %s %s + %s", zName(l), zName(l-1), w, bias)
+	if scratch > 0 {
+		p.tensor(Tensor{Name: "GEMM scratch", Rows: 1, Cols: scratch, Role: Scratch})
 	}
-	form, b := kernels.NN, w
-	if kernels.Dot(s[l]) {
-		form, b = kernels.TransB, mirrorName(s, l)
-	}
-	return Launch{Kernel: KernelGemm, Pass: PassForward, Layer: l, Product: eq,
-		Form: form, M: p.Batch, N: s[l], K: s[l-1], BatchDim: 'M', Epi: epi,
-		A: zName(l - 1), B: b, C: zName(l), Aux: bias,
-		Reads: []string{zName(l - 1), b, bias}, Writes: []string{zName(l)}}
 }
 
 // declareLaunches lists a training step: the gather, the forward pass
@@ -276,7 +245,15 @@ func (p *Plan) declareLaunches() {
 	p.Launches = append(p.Launches, Launch{Kernel: KernelGather, Pass: PassGather, Product: "X, labels = images, digits [order]",
 		Writes: []string{"X", "labels"}})
 	for l := 1; l <= L; l++ {
-		p.Launches = append(p.Launches, p.forward(l))
+		w, bias := fmt.Sprintf("W%d", l), fmt.Sprintf("b%d", l)
+		epi, eq := kernels.EpiBiasReLU, fmt.Sprintf("%s = f(%s %s + %s)", zName(l), zName(l-1), w, bias)
+		if l == L {
+			epi, eq = kernels.EpiBias, fmt.Sprintf("%s = %s %s + %s", zName(l), zName(l-1), w, bias)
+		}
+		p.Launches = append(p.Launches, Launch{Kernel: KernelGemm, Pass: PassForward, Layer: l, Product: eq,
+			Form: kernels.NN, M: b, N: s[l], K: s[l-1], BatchDim: 'M', Epi: epi,
+			A: zName(l - 1), B: w, C: zName(l), Aux: bias,
+			Reads: []string{zName(l - 1), w, bias}, Writes: []string{zName(l)}})
 	}
 	loss, eq := KernelSoftmax, fmt.Sprintf("Yp = softmax(Z%d), dZ%d = (Yp - Y)/batch", L, L)
 	if p.Loss == MSE {
@@ -290,25 +267,19 @@ func (p *Plan) declareLaunches() {
 	for l := L; l >= 1; l-- {
 		in, out := s[l-1], s[l]
 		w, bias, dz := fmt.Sprintf("W%d", l), fmt.Sprintf("b%d", l), fmt.Sprintf("dZ%d", l)
-		wt := mirrorName(s, l)
 		if l > 1 {
 			below := fmt.Sprintf("dZ%d", l-1)
 			p.Launches = append(p.Launches, Launch{Kernel: KernelGemm, Pass: PassBackward, Layer: l,
-				Product: fmt.Sprintf("%s = f'(%s) . (%s %s)", below, zName(l-1), dz, wt),
-				Form:    kernels.NN, M: b, N: in, K: out, BatchDim: 'M', Epi: kernels.EpiMask,
-				A: dz, B: wt, C: below, Aux: zName(l - 1),
-				Reads: []string{dz, wt, zName(l - 1)}, Writes: []string{below}})
+				Product: fmt.Sprintf("%s = f'(%s) . (%s %s^T)", below, zName(l-1), dz, w),
+				Form:    kernels.TransB, M: b, N: in, K: out, BatchDim: 'M', Epi: kernels.EpiMask,
+				A: dz, B: w, C: below, Aux: zName(l - 1),
+				Reads: []string{dz, w, zName(l - 1)}, Writes: []string{below}})
 		}
-		step := Launch{Kernel: KernelGemm, Pass: PassBackward, Layer: l,
+		p.Launches = append(p.Launches, Launch{Kernel: KernelGemm, Pass: PassBackward, Layer: l,
 			Product: fmt.Sprintf("dW%d = %s^T %s, db%d = sum %s; step W%d, b%d", l, zName(l-1), dz, l, dz, l, l),
 			Form:    kernels.TransA, M: in, N: out, K: b, BatchDim: 'K', Epi: kernels.EpiUpdate,
-			A: zName(l - 1), B: dz, C: fmt.Sprintf("dW%d", l), Aux: w, ColSum: fmt.Sprintf("db%d", l), Mirror: wt,
-			Reads: []string{zName(l - 1), dz, w, bias}, Writes: []string{w, bias}}
-		if wt != "" {
-			step.Product += ", " + wt
-			step.Writes = append(step.Writes, wt)
-		}
-		p.Launches = append(p.Launches, step)
+			A: zName(l - 1), B: dz, C: fmt.Sprintf("dW%d", l), Aux: w, ColSum: fmt.Sprintf("db%d", l),
+			Reads: []string{zName(l - 1), dz, w, bias}, Writes: []string{w, bias}})
 	}
 }
 
@@ -344,15 +315,11 @@ func (p *Plan) Gemms() []Launch {
 }
 
 // Shapes are the distinct GEMM shapes of a step at the plan's batch, in the
-// order they run: what the tuner measures. The thin A B^T products are
-// dot products, which have no blocks to tune (kernels.Dot).
+// order they run: what the tuner measures.
 func (p *Plan) Shapes() []kernels.Shape {
 	var out []kernels.Shape
 	seen := map[kernels.Shape]bool{}
 	for _, l := range p.Gemms() {
-		if l.Form == kernels.TransB && kernels.Dot(l.N) {
-			continue
-		}
 		if sh := l.Shape(p.Batch); !seen[sh] {
 			seen[sh] = true
 			out = append(out, sh)

@@ -16,10 +16,9 @@ GEMM shape and form, its epilogue, the tensors it reads and writes, the bytes
 it moves (every operand once: a lower bound) and its FLOPs, and the totals.
 Nothing runs on a device; bench times the same GEMMs.
 
-Each layer but the first keeps W^T beside W, written by the same step, so
-that the backward pass's dZ = delta W^T is an A B with no transpose. The
-tiled GEMM (GPUs) follows a product with its epilogue's own kernels
-(bias_add, bias_relu, relu_mask, col_sum, update, and a transpose for W^T).`
+The register GEMM (CPUs) precedes each A B^T with a transpose of B into the
+GEMM scratch; the tiled GEMM (GPUs) follows a product with its epilogue's
+own kernels (bias_add, bias_relu, relu_mask, col_sum, update).`
 
 func runPlan(e *env, args []string) error {
 	fs := newFlags("plan")

@@ -293,16 +293,6 @@ func (s *stepCheck) stepped(updates []nn.Launch, vel *cpuref.Velocity, h kernels
 		k := l.Layer
 		s.add(fmt.Sprintf("W%d updated", k), w[k], s.ref.W[k], cpuref.TolGradient)
 		s.add(fmt.Sprintf("b%d updated", k), b[k], mat.NewDense(1, s.sizes[k], s.ref.B[k]), cpuref.TolGradient)
-		if l.Mirror == "" {
-			continue
-		}
-		wt, err := s.read(l.Mirror)
-		if err != nil {
-			return err
-		}
-		// W^T must be the new W transposed to the bit: tolerance 0.
-		in, out := s.sizes[k-1], s.sizes[k]
-		s.add(l.Mirror+" updated", wt, mat.DenseCopyOf(cpuref.Dense32(in, out, w[k]).T()), 0)
 	}
 	if h.Momentum == 0 {
 		return nil
