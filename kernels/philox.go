@@ -33,3 +33,10 @@ func Philox4x32(ctr [4]uint32, key [2]uint32) [4]uint32 {
 func Uniform(x uint32) float32 {
 	return float32(x>>8)*(1.0/8388608) - 1
 }
+
+// Uniform16 maps 16 random bits to [-1, 1) in steps of 2^-15, as halfPM1
+// in augment.cl, exact in float32 like Uniform: the elastic noise, which
+// the blur averages over hundreds of pixels, takes two values a word.
+func Uniform16(x uint16) float32 {
+	return float32(x)*(1.0/32768) - 1
+}
