@@ -3,6 +3,9 @@
 // generator they draw from. Work-groups are images: global size (group,
 // rows), the work-items of a group taking the image's work in turn.
 
+// LANES are the lane numbers of a 16-wide vector.
+#define LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+
 // philox4x32_10 is Philox4x32-10 (Salmon et al., "Parallel random numbers:
 // as easy as 1, 2, 3", SC 2011): four 32-bit words of counter and two of key
 // give four random words. Counter-based, so any work-item draws the numbers
@@ -85,7 +88,7 @@ static inline void stageImage(__local uint *quads, __global const uchar *in, con
 		if (y * w + x + 16 <= w * h) {
 			// A whole vector, though it may run into the next row: those
 			// lanes store zeros in this row's padding.
-			const char16 inside = convert_char16(x + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) < w);
+			const char16 inside = convert_char16(x + LANES < w);
 			*(__local uchar16 *)to = select((uchar16)(0), vload16(0, row), inside);
 		} else {
 			// The image's last chunk, which a vector load would read past.
@@ -191,7 +194,7 @@ __kernel void gather_affine(DISTORT_KERNEL_ARGS, const float invWidth,
 	}
 	stageImage(quads, images + (size_t)src * pixels, width, height);
 	for (int p0 = lid * 16; p0 < pixels; p0 += group * 16) {
-		const int16 p = p0 + (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+		const int16 p = p0 + LANES;
 		// p / width without an integer division, which no CPU has in
 		// vector form: (p + 1/2) / width is at least 1/(2 width) from an
 		// integer, far more than two float roundings move it while p <
@@ -221,8 +224,9 @@ __kernel void gather_affine(DISTORT_KERNEL_ARGS, const float invWidth,
 // that many fmas. A multiple of 4, the rows of a Philox call's noise.
 #define ELASTIC_ROWS 4
 
-// LANES are the lane numbers of a 16-wide vector.
-#define LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+// ELASTIC_CHUNKS is how many 16-column chunks of those rows: ELASTIC_ROWS
+// times ELASTIC_CHUNKS accumulators hide the fma's latency.
+#define ELASTIC_CHUNKS 2
 
 // philox16 is sixteen philox4x32_10 in lanes, one counter per lane (words
 // c0..c3 of each) under one key: the noise of a row of 16 pixels at once.
@@ -241,6 +245,7 @@ static inline void mulLoHi16(const uint m, const uint16 c, uint16 *lo, uint16 *h
 	*hi = as_uint16((even >> 32) | (odd & 0xffffffff00000000UL));
 }
 
+// philox4x32_10x16 is philox4x32_10 on the 16 lanes' counters of c.
 static inline philox16 philox4x32_10x16(philox16 c, uint2 key)
 {
 	for (int r = 0; r < 10; r++) {
@@ -262,10 +267,11 @@ static inline float16 halfPM1(const uint16 bits)
 }
 
 // elasticShape is the layout of an image's fields in local memory: each
-// field is hp rows of wp floats (the width rounded up to 16 and the height
-// to ELASTIC_ROWS, the padding never read), dx's rows then dy's; the
-// Gaussian's weight of offset d is taps[centre + d] for d in [-centre,
-// ntaps - centre). kernels.elasticLocal sizes the same arrays.
+// field is hp rows of wp floats (the width rounded up to ELASTIC_CHUNKS
+// chunks of 16 and the height to ELASTIC_ROWS, so the blurs' blocks tile
+// it), dx's rows then dy's; the Gaussian's weight of offset d is
+// taps[centre + d] for d in [-centre, ntaps - centre). kernels.elasticLocal
+// sizes the same arrays.
 typedef struct {
 	int chunks, wp, hp, centre, ntaps;
 } elasticShape;
@@ -273,7 +279,7 @@ typedef struct {
 static inline elasticShape elasticShapeOf(const int w, const int h)
 {
 	elasticShape s;
-	s.chunks = (w + 15) / 16;
+	s.chunks = (w + 16 * ELASTIC_CHUNKS - 1) / (16 * ELASTIC_CHUNKS) * ELASTIC_CHUNKS;
 	s.wp = 16 * s.chunks;
 	s.hp = (h + ELASTIC_ROWS - 1) / ELASTIC_ROWS * ELASTIC_ROWS;
 	s.centre = max(w, s.hp) - 1;
@@ -313,52 +319,72 @@ static inline void elasticNoise(__local float *field, __local float *taps, const
 
 // elasticBlur blurs both fields in place, rows then columns, as
 // tmp[y][x] = sum_k field[y][k] g(x - k) and field[y][x] = gain sum_k
-// g(y - k) tmp[k][x], k over the window of the Gaussian within the image.
-// A work-item makes ELASTIC_ROWS rows of 16 columns of one field from
-// contiguous vectors times broadcast scalars; the weight vectors come
-// shifted out of the symmetric taps, whose zeros past the radius cover the
-// window's ragged ends.
+// g(y - k) tmp[k][x], k over the window of the Gaussian within the image;
+// a field at a time, so tmp is one field's size (and then free for the
+// image: see gather_elastic). A work-item makes ELASTIC_ROWS rows of
+// ELASTIC_CHUNKS 16-column chunks from contiguous vectors times broadcast
+// scalars; the weight vectors come shifted out of the symmetric taps, whose
+// zeros past the radius cover the window's ragged ends.
 static inline void elasticBlur(__local float *field, __local float *tmp, __local const float *taps, const elasticShape s,
 			       const int w, const int h, const int radius, const float gain)
 {
-	const int lid = get_local_id(0), group = get_local_size(0), units = 2 * s.hp / ELASTIC_ROWS * s.chunks;
-	float16 acc[ELASTIC_ROWS];
-	for (int u = lid; u < units; u += group) {
-		const int y = u / s.chunks * ELASTIC_ROWS, x = (u - u / s.chunks * s.chunks) * 16;
-		__local const float *n = field + y * s.wp;
-#pragma unroll
-		for (int i = 0; i < ELASTIC_ROWS; i++)
-			acc[i] = 0.0f;
-		for (int k = max(0, x - radius); k <= min(w - 1, x + 15 + radius); k++) {
-			const float16 g = vload16(0, taps + s.centre + x - k);
+	const int lid = get_local_id(0), group = get_local_size(0);
+	const int across = s.chunks / ELASTIC_CHUNKS, units = s.hp / ELASTIC_ROWS * across;
+	float16 acc[ELASTIC_ROWS][ELASTIC_CHUNKS];
+	for (int f = 0; f < 2; f++, field += s.hp * s.wp) {
+		for (int u = lid; u < units; u += group) {
+			const int y = u / across * ELASTIC_ROWS, x = (u - u / across * across) * 16 * ELASTIC_CHUNKS;
+			__local const float *n = field + y * s.wp;
 #pragma unroll
 			for (int i = 0; i < ELASTIC_ROWS; i++)
-				acc[i] += n[i * s.wp + k] * g;
-		}
 #pragma unroll
-		for (int i = 0; i < ELASTIC_ROWS; i++)
-			*(__local float16 *)(tmp + (y + i) * s.wp + x) = acc[i];
-	}
-	barrier(CLK_LOCAL_MEM_FENCE);
-	for (int u = lid; u < units; u += group) {
-		const int y = u / s.chunks * ELASTIC_ROWS, x = (u - u / s.chunks * s.chunks) * 16;
-		const int f = y >= s.hp, yf = y - f * s.hp;
-		__local const float *t = tmp + f * s.hp * s.wp + x;
-		__local const float *g = taps + s.centre - yf;
+				for (int c = 0; c < ELASTIC_CHUNKS; c++)
+					acc[i][c] = 0.0f;
+			for (int k = max(0, x - radius); k <= min(w - 1, x + 16 * ELASTIC_CHUNKS - 1 + radius); k++) {
+				float16 g[ELASTIC_CHUNKS];
 #pragma unroll
-		for (int i = 0; i < ELASTIC_ROWS; i++)
-			acc[i] = 0.0f;
-		for (int k = max(0, yf - radius); k <= min(h - 1, yf + ELASTIC_ROWS - 1 + radius); k++) {
-			const float16 v = *(__local const float16 *)(t + k * s.wp);
+				for (int c = 0; c < ELASTIC_CHUNKS; c++)
+					g[c] = vload16(0, taps + s.centre + x + 16 * c - k);
+#pragma unroll
+				for (int i = 0; i < ELASTIC_ROWS; i++)
+#pragma unroll
+					for (int c = 0; c < ELASTIC_CHUNKS; c++)
+						acc[i][c] += n[i * s.wp + k] * g[c];
+			}
 #pragma unroll
 			for (int i = 0; i < ELASTIC_ROWS; i++)
-				acc[i] += g[k - i] * v;
-		}
 #pragma unroll
-		for (int i = 0; i < ELASTIC_ROWS; i++)
-			*(__local float16 *)(field + (y + i) * s.wp + x) = gain * acc[i];
+				for (int c = 0; c < ELASTIC_CHUNKS; c++)
+					*(__local float16 *)(tmp + (y + i) * s.wp + x + 16 * c) = acc[i][c];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (int u = lid; u < units; u += group) {
+			const int y = u / across * ELASTIC_ROWS, x = (u - u / across * across) * 16 * ELASTIC_CHUNKS;
+			__local const float *g = taps + s.centre - y;
+#pragma unroll
+			for (int i = 0; i < ELASTIC_ROWS; i++)
+#pragma unroll
+				for (int c = 0; c < ELASTIC_CHUNKS; c++)
+					acc[i][c] = 0.0f;
+			for (int k = max(0, y - radius); k <= min(h - 1, y + ELASTIC_ROWS - 1 + radius); k++) {
+				float16 v[ELASTIC_CHUNKS];
+#pragma unroll
+				for (int c = 0; c < ELASTIC_CHUNKS; c++)
+					v[c] = *(__local const float16 *)(tmp + k * s.wp + x + 16 * c);
+#pragma unroll
+				for (int i = 0; i < ELASTIC_ROWS; i++)
+#pragma unroll
+					for (int c = 0; c < ELASTIC_CHUNKS; c++)
+						acc[i][c] += g[k - i] * v[c];
+			}
+#pragma unroll
+			for (int i = 0; i < ELASTIC_ROWS; i++)
+#pragma unroll
+				for (int c = 0; c < ELASTIC_CHUNKS; c++)
+					*(__local float16 *)(field + (y + i) * s.wp + x + 16 * c) = gain * acc[i][c];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
 	}
-	barrier(CLK_LOCAL_MEM_FENCE);
 }
 
 // gather_elastic is gather_affine followed by Simard et al.'s (2003)
@@ -379,7 +405,7 @@ static inline void elasticBlur(__local float *field, __local float *tmp, __local
 // took 7-18 ms a batch of 128).
 __kernel void gather_elastic(DISTORT_KERNEL_ARGS, const float inv2s2, const int radius, const float gain,
 			     __global float *restrict X, __global int *restrict labels, __local float *field,
-			     __local float *tmp, __local float *taps, __local uint *quads)
+			     __local float *tmp, __local float *taps)
 {
 	__local float map[6];
 	const int r = get_group_id(1), lid = get_local_id(0), group = get_local_size(0);
@@ -390,24 +416,34 @@ __kernel void gather_elastic(DISTORT_KERNEL_ARGS, const float inv2s2, const int 
 		labels[r] = digits[src];
 	}
 	elasticNoise(field, taps, s, src, epoch, (uint2)(key0, key1), width, height, inv2s2, radius);
-	// stageImage's barriers also publish the noise and the taps.
-	stageImage(quads, images + (size_t)src * width * height, width, height);
+	barrier(CLK_LOCAL_MEM_FENCE);
 	elasticBlur(field, tmp, taps, s, width, height, radius, gain);
-	__global float *out = X + (size_t)r * width * height;
-	for (int u = lid; u < height * s.chunks; u += group) {
-		const int y = u / s.chunks, x = (u - y * s.chunks) * 16;
-		const float16 ox = convert_float16(x + LANES), oy = (float)y;
-		__local const float *d = field + y * s.wp + x;
-		const float16 sx = map[0] * ox + map[1] * oy + map[2] + *(__local const float16 *)d;
-		const float16 sy = map[3] * ox + map[4] * oy + map[5] + *(__local const float16 *)(d + s.hp * s.wp);
-		const float16 v = bilinear(quads, width, height, sx, sy) * (1.0f / 255.0f);
-		if (x + 16 <= width) {
-			vstore16(v, 0, out + y * width + x);
-		} else {
-			float tail[16];
-			vstore16(v, 0, tail);
-			for (int e = 0; e < width - x; e++)
-				out[y * width + x + e] = tail[e];
+	// The image goes where the blur's intermediate was.
+	__local uint *quads = (__local uint *)tmp;
+	stageImage(quads, images + (size_t)src * width * height, width, height);
+	// A work-item makes a row of X, 16 pixels at a time; a row's last
+	// chunk overlaps the one before when the width is not a multiple of
+	// 16, so every store is a whole vector (but in images narrower than
+	// one).
+	for (int y = lid; y < height; y += group) {
+		__global float *out = X + ((size_t)r * height + y) * width;
+		for (int x0 = 0; x0 < width; x0 += 16) {
+			const int x = width >= 16 ? min(x0, width - 16) : 0;
+			// oy converted from an int16, not splat from a float:
+			// oclgrind 21.10's --uninitialized crashed on the splat.
+			const float16 ox = convert_float16(x + LANES), oy = convert_float16((int16)(y));
+			__local const float *d = field + y * s.wp + x;
+			const float16 sx = map[0] * ox + map[1] * oy + map[2] + vload16(0, d);
+			const float16 sy = map[3] * ox + map[4] * oy + map[5] + vload16(0, d + s.hp * s.wp);
+			const float16 v = bilinear(quads, width, height, sx, sy) * (1.0f / 255.0f);
+			if (width >= 16) {
+				vstore16(v, 0, out + x);
+			} else {
+				float tail[16];
+				vstore16(v, 0, tail);
+				for (int e = 0; e < width; e++)
+					out[e] = tail[e];
+			}
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // augmentStream is the last counter word of augmentation draws
-// (AUGMENT_STREAM in layers.cl), so another use of the seed's key that
+// (AUGMENT_STREAM in augment.cl), so another use of the seed's key that
 // counts images and epochs the same way draws other numbers.
 const augmentStream = 0x61756731 // "aug1"
 
@@ -52,7 +52,7 @@ func (a Affine) Draw(image int) AffineDraw {
 }
 
 // GatherAffine is Gather with a's random distortion of every image, sampled
-// bilinearly with zero outside the image (see gather_affine in layers.cl).
+// bilinearly with zero outside the image (see gather_affine in augment.cl).
 func (s *Set) GatherAffine(images, digits, perm *cl.Buffer, first, rows int, a Affine, x, labels *cl.Buffer) error {
 	// The kernel finds a pixel's row by a float product, exact below 2^22,
 	// and stages the image in local memory.
@@ -79,7 +79,7 @@ func (s *Set) GatherAffine(images, digits, perm *cl.Buffer, first, rows int, a A
 	return s.enqueue(s.gatherAffine, []int{group, rows}, []int{group, 1}, rows, pixels, 0)
 }
 
-// stagedBytes is the local memory of an image staged by layers.cl's
+// stagedBytes is the local memory of an image staged by augment.cl's
 // stageImage: height+3 rows of quads (uint32) for the top-left taps from -2
 // to width, rounded up to 16, then the image as uint8 with a zero border,
 // height+4 rows a vector longer.
@@ -166,23 +166,27 @@ func (e Elastic) gain() (inv2s2, gain float32) {
 // (ELASTIC_ROWS in augment.cl).
 const elasticRows = 4
 
+// elasticChunks is the 16-column chunks of those rows (ELASTIC_CHUNKS).
+const elasticChunks = 2
+
 // elasticLocal is the local memory of gather_elastic's arrays in bytes (see
-// elasticShapeOf in augment.cl): the fields and the blur's intermediate,
-// each two fields of the height rounded up to elasticRows times the width
-// rounded up to 16, and the Gaussian's weights for every offset the blurs
-// take, rounded up to 16.
-func elasticLocal(width, height int) (fields, taps int) {
-	wp, hp := roundUp(width, 16), roundUp(height, elasticRows)
-	return 4 * 2 * hp * wp, 4 * roundUp(max(width, hp)-1+max(wp, hp), 16)
+// elasticShapeOf in augment.cl): the fields, two of the height rounded up
+// to elasticRows times the width rounded up to elasticChunks 16-column
+// chunks; the blur's intermediate, one such field, which then holds the
+// image staged for sampling (stagedBytes); and the Gaussian's weights for
+// every offset the blurs take, rounded up to 16.
+func elasticLocal(width, height int) (fields, tmp, taps int) {
+	wp, hp := roundUp(width, 16*elasticChunks), roundUp(height, elasticRows)
+	return 4 * 2 * hp * wp, max(4*hp*wp, stagedBytes(width, height)), 4 * roundUp(max(width, hp)-1+max(wp, hp), 16)
 }
 
 // elasticFits checks e for the kernel name: a blur the kernels take and
-// arrays that fit the device's local memory, with bytes more of it.
-func (s *Set) elasticFits(name string, e Elastic, bytes int) error {
+// arrays that fit the device's local memory.
+func (s *Set) elasticFits(name string, e Elastic) error {
 	a := e.Affine
-	fields, taps := elasticLocal(a.Width, a.Height)
+	fields, tmp, taps := elasticLocal(a.Width, a.Height)
 	if a.Width <= 0 || a.Height <= 0 || a.Epoch < 0 || !(e.Sigma > 0) || e.Radius() > ElasticMaxRadius ||
-		!(e.Alpha >= 0) || math.IsInf(float64(e.Alpha), 0) || uint64(2*fields+taps+bytes) > s.dev.LocalMem {
+		!(e.Alpha >= 0) || math.IsInf(float64(e.Alpha), 0) || uint64(fields+tmp+taps+affineLocal) > s.dev.LocalMem {
 		return fmt.Errorf("%s: image %dx%d, epoch %d, sigma %g, alpha %g (local memory %d bytes)",
 			name, a.Width, a.Height, a.Epoch, e.Sigma, e.Alpha, s.dev.LocalMem)
 	}
@@ -190,9 +194,9 @@ func (s *Set) elasticFits(name string, e Elastic, bytes int) error {
 }
 
 // elasticGroupOf is the work-group of an elastic kernel: a work-item per
-// 16-pixel row chunk of the image, as many as the device allows.
+// row of the image, as many as the device allows.
 func (s *Set) elasticGroupOf(e Elastic) int {
-	return min(s.elasticGroup, e.Height*((e.Width+15)/16))
+	return min(s.elasticGroup, e.Height)
 }
 
 // GatherElastic is GatherAffine with e's elastic displacement added to
@@ -200,8 +204,8 @@ func (s *Set) elasticGroupOf(e Elastic) int {
 // per image, holding its fields and the image in local memory.
 func (s *Set) GatherElastic(images, digits, perm *cl.Buffer, first, rows int, e Elastic, x, labels *cl.Buffer) error {
 	a := e.Affine
-	pixels, staged := a.Width*a.Height, stagedBytes(a.Width, a.Height)
-	if err := s.elasticFits("gather_elastic", e, staged+affineLocal); err != nil {
+	pixels := a.Width * a.Height
+	if err := s.elasticFits("gather_elastic", e); err != nil {
 		return err
 	}
 	if err := need("gather_elastic", operand{"X", x, rows * pixels}, operand{"labels", labels, rows}, operand{"perm", perm, first + rows}); err != nil {
@@ -212,10 +216,10 @@ func (s *Set) GatherElastic(images, digits, perm *cl.Buffer, first, rows int, e 
 	}
 	sx, sy := a.shifts()
 	inv2s2, gain := e.gain()
-	fields, taps := elasticLocal(a.Width, a.Height)
+	fields, tmp, taps := elasticLocal(a.Width, a.Height)
 	if err := s.gatherElastic.SetArgs(images, digits, perm, first, a.Width, a.Height,
 		uint32(a.Seed), uint32(a.Seed>>32), uint32(a.Epoch), a.radians(), a.Scale, sx, sy,
-		inv2s2, e.Radius(), gain, x, labels, cl.Local(fields), cl.Local(fields), cl.Local(taps), cl.Local(staged)); err != nil {
+		inv2s2, e.Radius(), gain, x, labels, cl.Local(fields), cl.Local(tmp), cl.Local(taps)); err != nil {
 		return err
 	}
 	group := s.elasticGroupOf(e)
@@ -228,7 +232,7 @@ func (s *Set) GatherElastic(images, digits, perm *cl.Buffer, first, rows int, e 
 // hold it against Noise and cpuref.ElasticField.
 func (s *Set) ElasticFields(perm *cl.Buffer, first, rows int, e Elastic, out *cl.Buffer) error {
 	pixels := e.Width * e.Height
-	if err := s.elasticFits("elastic_fields", e, 0); err != nil {
+	if err := s.elasticFits("elastic_fields", e); err != nil {
 		return err
 	}
 	if err := need("elastic_fields", operand{"out", out, 2 * rows * pixels}, operand{"perm", perm, first + rows}); err != nil {
@@ -238,9 +242,9 @@ func (s *Set) ElasticFields(perm *cl.Buffer, first, rows int, e Elastic, out *cl
 		return nil
 	}
 	inv2s2, gain := e.gain()
-	fields, taps := elasticLocal(e.Width, e.Height)
+	fields, tmp, taps := elasticLocal(e.Width, e.Height)
 	if err := s.elasticFields.SetArgs(perm, first, e.Width, e.Height, uint32(e.Seed), uint32(e.Seed>>32), uint32(e.Epoch),
-		inv2s2, e.Radius(), gain, out, cl.Local(fields), cl.Local(fields), cl.Local(taps)); err != nil {
+		inv2s2, e.Radius(), gain, out, cl.Local(fields), cl.Local(tmp), cl.Local(taps)); err != nil {
 		return err
 	}
 	group := s.elasticGroupOf(e)
