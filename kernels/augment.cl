@@ -107,17 +107,21 @@ static inline void stageImage(__local uint *quads, __global const uchar *in, con
 }
 
 // bilinear samples the w x h image staged by stageImage at (sx, sy) in 16
-// lanes, 0..255, zero outside the image. The top-left tap is clamped before
-// the conversion to int, which a wild coordinate would overflow; the
-// weights are the unclamped ones, which multiply zeros there.
+// lanes, 0..255, zero outside the image.
 static inline float16 bilinear(__local const uint *quads, const int w, const int h, const float16 sx, const float16 sy)
 {
-	const float16 fx0 = floor(sx), fy0 = floor(sy);
-	const float16 fx = sx - fx0, fy = sy - fy0;
-	// Vector bounds, not the scalar overloads: oclgrind 21.10 gets
-	// clamp(int16, int, int) wrong.
-	const int16 x0 = convert_int16(fmin(fmax(fx0, (float16)(-2.0f)), (float16)(w)));
-	const int16 y0 = convert_int16(fmin(fmax(fy0, (float16)(-2.0f)), (float16)(h)));
+	// Clamped before the conversion to int, which a wild coordinate would
+	// overflow: a point clamped to -2 or the width reads two zeros,
+	// whatever its weights. fmax and fmin with vector bounds: NaN goes to
+	// the bound, and oclgrind 21.10 gets the scalar-bound clamp wrong.
+	const float16 cx = fmin(fmax(sx, (float16)(-2.0f)), (float16)(w));
+	const float16 cy = fmin(fmax(sy, (float16)(-2.0f)), (float16)(h));
+	// floor as a truncation, one lower where that rounded a negative
+	// coordinate up: PoCL's floor spends a dozen instructions on
+	// infinities and magnitudes past 2^23 that cannot occur here.
+	const int16 tx = convert_int16(cx), ty = convert_int16(cy);
+	const int16 x0 = tx + (convert_float16(tx) > cx), y0 = ty + (convert_float16(ty) > cy);
+	const float16 fx = cx - convert_float16(x0), fy = cy - convert_float16(y0);
 	const int16 at = (y0 + 2) * quadStride(w) + x0 + 2;
 	const uint16 q = (uint16)(quads[at.s0], quads[at.s1], quads[at.s2], quads[at.s3], quads[at.s4], quads[at.s5],
 				  quads[at.s6], quads[at.s7], quads[at.s8], quads[at.s9], quads[at.sa], quads[at.sb],
