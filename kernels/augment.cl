@@ -178,13 +178,13 @@ static inline void affineMap(__local float *map, const int src, const uint epoch
 // With a = 0, s = 1, t = 0 the map is exactly the identity, the weights 1
 // and 0, and X is gather's to the bit.
 //
-// A work-group is one image (or a run of its 16-pixel chunks; global size:
-// chunks rounded up to the group, times rows). Its first work-item draws
-// the image's map into local memory: a draw (Philox, sin, cos) per pixel
-// cost 150 ns of scalar code. A work-item makes 16 pixels in float16 lanes,
-// written out by hand since PoCL ran one pixel per work-item scalar (2 ms a
-// batch of 128; 0.35 ms now, against 0.03 for gather, most of it the 64
-// scalar byte loads of 16 bilinear samples).
+// A work-group is one image: its first work-item draws the map into local
+// memory (a draw, Philox, sin and cos, per pixel cost 150 ns of scalar
+// code), the group stages the image (stageImage), and a work-item makes 16
+// pixels at a time in float16 lanes, written out by hand since PoCL ran one
+// pixel per work-item scalar (2 ms a batch of 128). Sampling the uint8
+// image in global memory took 0.18-0.3 ms a batch; the staged quads take
+// 0.12, against 0.03 for gather (Zen 5, 2 threads).
 __kernel void gather_affine(DISTORT_KERNEL_ARGS, const float invWidth,
 			    __global float *restrict X, __global int *restrict labels,
 			    __local uint *quads)
@@ -395,18 +395,22 @@ static inline void elasticBlur(__local float *field, __local float *tmp, __local
 // elastic distortion. Per image, two fields of noise uniform in [-1, 1) in
 // steps of 2^-15 (pixel (x, 4q + i) takes word i of Philox at counter
 // (image, epoch, q width + x, ELASTIC_STREAM), its high half for dx and its
-// low half for dy: kernels.Elastic.Noise) are each smoothed
-// by a Gaussian of radius ceil(3 sigma), zero outside the image, and scaled
-// by gain = alpha / S^2 (S the sum of the unnormalised 1D weights exp(-k^2 /
-// (2 sigma^2)), so alpha scales the unit-sum blur). Output pixel o then
+// low half for dy: kernels.Elastic.Noise) are each smoothed by a Gaussian
+// of radius ceil(3 sigma), zero outside the image, and scaled by gain =
+// alpha / S^2 (S the sum of the unnormalised 1D weights exp(-k^2 / (2
+// sigma^2)), so alpha scales the unit-sum blur). Output pixel o then
 // samples the source bilinearly at A^-1(o) + (dx, dy)(o), A the affine map
 // of gather_affine (the identity with zero ranges), zero outside
 // (cpuref.Elastic). With alpha = 0 and zero ranges X is gather's to the bit.
 //
 // One work-group per image, everything in local memory and in float16
-// lanes written out by hand: PoCL runs a group's work-items in a loop and
-// vectorises none of this itself (the scalar loops of the first version
-// took 7-18 ms a batch of 128).
+// lanes written out by hand, between barriers: the noise (elasticNoise),
+// the blur a field at a time (elasticBlur), the image staged where the
+// blur's intermediate was (stageImage), then a row of X per work-item.
+// PoCL runs a group's work-items in a loop and vectorises none of this
+// itself: the first version's scalar loops took 7-18 ms a batch of 128,
+// this one 0.26 ms (Zen 5, 2 threads), about a third each the blur and the
+// sampling, a sixth Philox.
 __kernel void gather_elastic(DISTORT_KERNEL_ARGS, const float inv2s2, const int radius, const float gain,
 			     __global float *restrict X, __global int *restrict labels, __local float *field,
 			     __local float *tmp, __local float *taps)

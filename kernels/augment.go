@@ -107,8 +107,9 @@ func (s *Set) Philox(ctr [4]uint32, key [2]uint32, n int, out *cl.Buffer) error 
 const elasticStream = 0x656c6131 // "ela1"
 
 // ElasticMaxRadius is the largest Gaussian radius ceil(3 Sigma) that
-// GatherElastic takes: sigma 10, the widest blur the command offers, which
-// already spans a 28-pixel image from any pixel.
+// GatherElastic takes, past the command's widest blur (sigma 10, radius
+// 30). The kernel itself needs no bound: its blur windows end at the
+// image's edges.
 const ElasticMaxRadius = 32
 
 // Elastic is one epoch's random elastic distortions after Simard et al.
