@@ -228,6 +228,8 @@ func (s *Set) build() error {
 	if s.affineGroup, err = s.gatherAffine.WorkGroupSize(s.dev); err != nil {
 		return err
 	}
+	// The elastic kernels' groups: up to 256 work-items, or what the
+	// device allows (see imageGroup).
 	s.elasticGroup = 256
 	for _, k := range []*cl.Kernel{s.gatherElastic, s.elasticFields} {
 		wg, err := k.WorkGroupSize(s.dev)
