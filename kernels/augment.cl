@@ -238,32 +238,33 @@ typedef struct {
 	uint16 c0, c1, c2, c3;
 } philox16;
 
-// philoxLow8 is philox4x32_10 in the low words of 8 ulong lanes, whose high
-// words are don't-cares: a 32x32->64 multiply (vpmuludq) reads only the low
-// words and leaves the product whole, its high word the mul_hi, so a round
-// is two multiplies, two shifts and two three-way xors. (PoCL's mul_hi on
-// uint16 is four 32-bit multiplies of 16-bit halves.)
-static inline void philoxLow8(ulong8 *c0, ulong8 *c1, ulong8 *c2, ulong8 *c3, uint2 key)
+// philoxRound is a round of philox4x32_10 in the low words of 8 ulong
+// lanes, whose high words are don't-cares: a 32x32->64 multiply (vpmuludq)
+// reads only the low words and leaves the product whole, its high word the
+// mul_hi, so a round is two multiplies, two shifts and two three-way xors.
+// (PoCL's mul_hi on uint16 is four 32-bit multiplies of 16-bit halves.)
+static inline void philoxRound(ulong8 *c0, ulong8 *c1, ulong8 *c2, ulong8 *c3, const uint2 key)
 {
-	for (int r = 0; r < 10; r++) {
-		if (r > 0)
-			key += (uint2)(0x9E3779B9u, 0xBB67AE85u);
-		const ulong8 p0 = (*c0 & 0xffffffffUL) * 0xD2511F53UL, p1 = (*c2 & 0xffffffffUL) * 0xCD9E8D57UL;
-		*c0 = (p1 >> 32) ^ *c1 ^ (ulong)key.x;
-		*c1 = p1;
-		*c2 = (p0 >> 32) ^ *c3 ^ (ulong)key.y;
-		*c3 = p0;
-	}
+	const ulong8 p0 = (*c0 & 0xffffffffUL) * 0xD2511F53UL, p1 = (*c2 & 0xffffffffUL) * 0xCD9E8D57UL;
+	*c0 = (p1 >> 32) ^ *c1 ^ (ulong)key.x;
+	*c1 = p1;
+	*c2 = (p0 >> 32) ^ *c3 ^ (ulong)key.y;
+	*c3 = p0;
 }
 
 // philox4x32_10x16 is philox4x32_10 on the 16 lanes' counters of c: the
-// even lanes and the odd ones each as the low words of 8 ulongs.
-static inline philox16 philox4x32_10x16(const philox16 c, const uint2 key)
+// even lanes and the odd ones each as the low words of 8 ulongs, a round of
+// one beside the same round of the other, since a round waits on the last.
+static inline philox16 philox4x32_10x16(const philox16 c, uint2 key)
 {
 	ulong8 e0 = as_ulong8(c.c0), e1 = as_ulong8(c.c1), e2 = as_ulong8(c.c2), e3 = as_ulong8(c.c3);
 	ulong8 o0 = e0 >> 32, o1 = e1 >> 32, o2 = e2 >> 32, o3 = e3 >> 32;
-	philoxLow8(&e0, &e1, &e2, &e3, key);
-	philoxLow8(&o0, &o1, &o2, &o3, key);
+	for (int r = 0; r < 10; r++) {
+		if (r > 0)
+			key += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+		philoxRound(&e0, &e1, &e2, &e3, key);
+		philoxRound(&o0, &o1, &o2, &o3, key);
+	}
 	const ulong8 low = 0xffffffffUL;
 	return (philox16){as_uint16((e0 & low) | (o0 << 32)), as_uint16((e1 & low) | (o1 << 32)),
 			  as_uint16((e2 & low) | (o2 << 32)), as_uint16((e3 & low) | (o3 << 32))};
