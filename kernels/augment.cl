@@ -183,8 +183,8 @@ static inline void affineMap(__local float *map, const int src, const uint epoch
 // code), the group stages the image (stageImage), and a work-item makes 16
 // pixels at a time in float16 lanes, written out by hand since PoCL ran one
 // pixel per work-item scalar (2 ms a batch of 128). Sampling the uint8
-// image in global memory took 0.18-0.3 ms a batch; the staged quads take
-// 0.12, against 0.03 for gather (Zen 5, 2 threads).
+// image in global memory took 0.16 ms a batch; the staged quads take 0.10,
+// against 0.026 for gather (Zen 5, 2 threads).
 __kernel void gather_affine(DISTORT_KERNEL_ARGS, const float invWidth,
 			    __global float *restrict X, __global int *restrict labels,
 			    __local uint *quads)
@@ -415,9 +415,9 @@ static inline void elasticBlur(__local float *field, __local float *tmp, __local
 // the blur a field at a time (elasticBlur), the image staged where the
 // blur's intermediate was (stageImage), then a row of X per work-item.
 // PoCL runs a group's work-items in a loop and vectorises none of this
-// itself: the first version's scalar loops took 7-18 ms a batch of 128,
-// this one 0.26 ms (Zen 5, 2 threads), about a third each the blur and the
-// sampling, a sixth Philox.
+// itself: the first version's scalar loops took 6 ms a batch of 128, this
+// one 0.18 ms (Zen 5, 2 threads), about a third each the blur and the
+// sampling, a tenth Philox.
 __kernel void gather_elastic(DISTORT_KERNEL_ARGS, const float inv2s2, const int radius, const float gain,
 			     __global float *restrict X, __global int *restrict labels, __local float *field,
 			     __local float *tmp, __local float *taps)
