@@ -143,7 +143,7 @@ func (e Elastic) Radius() int { return int(math.Ceil(3 * float64(e.Sigma))) }
 // (x, 4q+i) takes word i of the Philox block at counter (image, Epoch,
 // q*Width + x, stream), its high 16 bits for dx and its low 16 bits for dy
 // (Uniform16). A block thus makes both fields of four rows, and the device
-// draws 16 columns of them with one Philox in 16 lanes: a third of the
+// draws 16 columns of them with one Philox in 16 lanes: a quarter of the
 // kernel's time went to Philox when each block made two pixels.
 func (e Elastic) Noise(image int) []float32 {
 	w, h := e.Width, e.Height
