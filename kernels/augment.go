@@ -8,7 +8,7 @@ import (
 )
 
 // augmentStream is the last counter word of augmentation draws
-// (AUGMENT_STREAM in layers.cl), so another use of the seed's key that
+// (AUGMENT_STREAM in augment.cl), so another use of the seed's key that
 // counts images and epochs the same way draws other numbers.
 const augmentStream = 0x61756731 // "aug1"
 
@@ -52,11 +52,13 @@ func (a Affine) Draw(image int) AffineDraw {
 }
 
 // GatherAffine is Gather with a's random distortion of every image, sampled
-// bilinearly with zero outside the image (see gather_affine in layers.cl).
+// bilinearly with zero outside the image (see gather_affine in augment.cl).
 func (s *Set) GatherAffine(images, digits, perm *cl.Buffer, first, rows int, a Affine, x, labels *cl.Buffer) error {
-	// The kernel finds a pixel's row by a float product, exact below 2^22.
-	if a.Width <= 0 || a.Height <= 0 || a.Width*a.Height >= 1<<22 || a.Epoch < 0 {
-		return fmt.Errorf("gather_affine: image %dx%d, epoch %d", a.Width, a.Height, a.Epoch)
+	// The kernel finds a pixel's row by a float product, exact below 2^22,
+	// and stages the image in local memory.
+	staged := stagedBytes(a.Width, a.Height)
+	if a.Width <= 0 || a.Height <= 0 || a.Width*a.Height >= 1<<22 || a.Epoch < 0 || uint64(staged+affineLocal) > s.dev.LocalMem {
+		return fmt.Errorf("gather_affine: image %dx%d, epoch %d (local memory %d bytes)", a.Width, a.Height, a.Epoch, s.dev.LocalMem)
 	}
 	pixels := a.Width * a.Height
 	if err := need("gather_affine", operand{"X", x, rows * pixels}, operand{"labels", labels, rows}, operand{"perm", perm, first + rows}); err != nil {
@@ -67,16 +69,39 @@ func (s *Set) GatherAffine(images, digits, perm *cl.Buffer, first, rows int, a A
 	}
 	sx, sy := a.shifts()
 	if err := s.gatherAffine.SetArgs(images, digits, perm, first, a.Width, a.Height,
-		uint32(a.Seed), uint32(a.Seed>>32), uint32(a.Epoch), a.radians(), a.Scale, sx, sy, float32(1/float64(a.Width)), x, labels); err != nil {
+		uint32(a.Seed), uint32(a.Seed>>32), uint32(a.Epoch), a.radians(), a.Scale, sx, sy, float32(1/float64(a.Width)), x, labels,
+		cl.Local(staged)); err != nil {
 		return err
 	}
-	// A work-group is a run of pixels of one image (see gather_affine):
-	// all of them where the device allows, since each group costs PoCL a
-	// dispatch and a draw of the map.
-	chunks := (pixels + 15) / 16
-	group := min(chunks, s.affineGroup)
-	return s.enqueue(s.gatherAffine, []int{roundUp(chunks, group), rows}, []int{group, 1}, rows, pixels, 0)
+	group := s.imageGroup((pixels+15)/16, s.affineGroup)
+	return s.enqueue(s.gatherAffine, []int{group, rows}, []int{group, 1}, rows, pixels, 0)
 }
+
+// imageGroup is the work-group of a kernel that makes an image a group
+// (gather_affine, gather_elastic), its work-items taking the image's work
+// in turn: items of them, or the most the kernel allows, but one on a CPU.
+// PoCL runs a group's work-items in a loop, a pass for every stretch
+// between barriers, and the kernels' vector code leaves it nothing to
+// vectorise across them; gather_elastic took 7% longer in groups of 28.
+func (s *Set) imageGroup(items, most int) int {
+	if s.dev.Type == cl.DeviceCPU {
+		return 1
+	}
+	return max(1, min(items, most))
+}
+
+// stagedBytes is the local memory of an image staged by augment.cl's
+// stageImage: height+3 rows of quads (uint32) for the top-left taps from -2
+// to width, rounded up to 16, then the image as uint8 with a zero border,
+// height+4 rows a vector longer.
+func stagedBytes(width, height int) int {
+	stride := roundUp(width+3, 16)
+	return 4*(height+3)*stride + (height+4)*(stride+16)
+}
+
+// affineLocal bounds the local memory gather_affine declares besides the
+// staged image (its map).
+const affineLocal = 64
 
 // Philox writes n blocks of Philox4x32 into out (4n words): block i is the
 // generator at counter ctr with i added to its first word. Tests hold it
@@ -89,11 +114,13 @@ func (s *Set) Philox(ctr [4]uint32, key [2]uint32, n int, out *cl.Buffer) error 
 }
 
 // elasticStream is the last counter word of the elastic noise
-// (ELASTIC_STREAM in layers.cl), apart from the affine draws.
+// (ELASTIC_STREAM in augment.cl), apart from the affine draws.
 const elasticStream = 0x656c6131 // "ela1"
 
 // ElasticMaxRadius is the largest Gaussian radius ceil(3 Sigma) that
-// gather_elastic takes (ELASTIC_MAX_RADIUS in layers.cl).
+// GatherElastic takes, past the command's widest blur (sigma 10, radius
+// 30). The kernel itself needs no bound: its blur windows end at the
+// image's edges.
 const ElasticMaxRadius = 32
 
 // Elastic is one epoch's random elastic distortions after Simard et al.
@@ -112,19 +139,28 @@ type Elastic struct {
 func (e Elastic) Radius() int { return int(math.Ceil(3 * float64(e.Sigma))) }
 
 // Noise returns the two fields of uniform noise gather_elastic draws for
-// image (its index in the data set): dx for every pixel then dy, value i
-// being word i mod 4 of Philox at counter (image, Epoch, i / 4, stream).
+// image (its index in the data set): dx for every pixel then dy. Pixel
+// (x, 4q+i) takes word i of the Philox block at counter (image, Epoch,
+// q*Width + x, stream), its high 16 bits for dx and its low 16 bits for dy
+// (Uniform16). A block thus makes both fields of four rows, and the device
+// draws 16 columns of them with one Philox in 16 lanes: a quarter of the
+// kernel's time went to Philox when each block made two pixels.
 func (e Elastic) Noise(image int) []float32 {
-	n := 2 * e.Width * e.Height
-	out := make([]float32, 0, n+3)
+	w, h := e.Width, e.Height
+	out := make([]float32, 2*w*h)
+	dx, dy := out[:w*h], out[w*h:]
 	key := [2]uint32{uint32(e.Seed), uint32(e.Seed >> 32)}
-	for j := 0; 4*j < n; j++ {
-		w := Philox4x32([4]uint32{uint32(image), uint32(e.Epoch), uint32(j), elasticStream}, key)
-		for _, x := range w {
-			out = append(out, Uniform(x))
+	for q := 0; 4*q < h; q++ {
+		for x := range w {
+			u := Philox4x32([4]uint32{uint32(image), uint32(e.Epoch), uint32(q*w + x), elasticStream}, key)
+			for i, word := range u {
+				if y := 4*q + i; y < h {
+					dx[y*w+x], dy[y*w+x] = Uniform16(uint16(word>>16)), Uniform16(uint16(word))
+				}
+			}
 		}
 	}
-	return out[:n]
+	return out
 }
 
 // gain is alpha over the square of the sum of the 1D weights, which the
@@ -138,16 +174,45 @@ func (e Elastic) gain() (inv2s2, gain float32) {
 	return float32(1 / (2 * s * s)), float32(float64(e.Alpha) / (sum * sum))
 }
 
+// elasticRows is the rows of a field gather_elastic blurs at once
+// (ELASTIC_ROWS in augment.cl).
+const elasticRows = 4
+
+// elasticChunks is the 16-column chunks of those rows (ELASTIC_CHUNKS).
+const elasticChunks = 2
+
+// elasticLocal is the local memory of gather_elastic's arrays in bytes (see
+// elasticShapeOf in augment.cl): the fields, two of the height rounded up
+// to elasticRows times the width rounded up to elasticChunks 16-column
+// chunks; the blur's intermediate, one such field, which then holds the
+// image staged for sampling (stagedBytes); and the Gaussian's weights for
+// every offset the blurs take, rounded up to 16.
+func elasticLocal(width, height int) (fields, tmp, taps int) {
+	wp, hp := roundUp(width, 16*elasticChunks), roundUp(height, elasticRows)
+	return 4 * 2 * hp * wp, max(4*hp*wp, stagedBytes(width, height)), 4 * roundUp(max(width, hp)-1+max(wp, hp), 16)
+}
+
+// elasticFits checks e for the kernel name: a blur the kernels take and
+// arrays that fit the device's local memory.
+func (s *Set) elasticFits(name string, e Elastic) error {
+	a := e.Affine
+	fields, tmp, taps := elasticLocal(a.Width, a.Height)
+	if a.Width <= 0 || a.Height <= 0 || a.Epoch < 0 || !(e.Sigma > 0) || e.Radius() > ElasticMaxRadius ||
+		!(e.Alpha >= 0) || math.IsInf(float64(e.Alpha), 0) || uint64(fields+tmp+taps+affineLocal) > s.dev.LocalMem {
+		return fmt.Errorf("%s: image %dx%d, epoch %d, sigma %g, alpha %g (local memory %d bytes)",
+			name, a.Width, a.Height, a.Epoch, e.Sigma, e.Alpha, s.dev.LocalMem)
+	}
+	return nil
+}
+
 // GatherElastic is GatherAffine with e's elastic displacement added to
-// every image's affine map (see gather_elastic in layers.cl): a work-group
-// per image, holding its two fields in local memory.
+// every image's affine map (see gather_elastic in augment.cl): a work-group
+// per image, holding its fields and the image in local memory.
 func (s *Set) GatherElastic(images, digits, perm *cl.Buffer, first, rows int, e Elastic, x, labels *cl.Buffer) error {
 	a := e.Affine
 	pixels := a.Width * a.Height
-	if a.Width <= 0 || a.Height <= 0 || a.Epoch < 0 || !(e.Sigma > 0) || e.Radius() > ElasticMaxRadius ||
-		!(e.Alpha >= 0) || math.IsInf(float64(e.Alpha), 0) || uint64(16*pixels+1024) > s.dev.LocalMem {
-		return fmt.Errorf("gather_elastic: image %dx%d, epoch %d, sigma %g, alpha %g (local memory %d bytes)",
-			a.Width, a.Height, a.Epoch, e.Sigma, e.Alpha, s.dev.LocalMem)
+	if err := s.elasticFits("gather_elastic", e); err != nil {
+		return err
 	}
 	if err := need("gather_elastic", operand{"X", x, rows * pixels}, operand{"labels", labels, rows}, operand{"perm", perm, first + rows}); err != nil {
 		return err
@@ -157,11 +222,37 @@ func (s *Set) GatherElastic(images, digits, perm *cl.Buffer, first, rows int, e 
 	}
 	sx, sy := a.shifts()
 	inv2s2, gain := e.gain()
+	fields, tmp, taps := elasticLocal(a.Width, a.Height)
 	if err := s.gatherElastic.SetArgs(images, digits, perm, first, a.Width, a.Height,
 		uint32(a.Seed), uint32(a.Seed>>32), uint32(a.Epoch), a.radians(), a.Scale, sx, sy,
-		inv2s2, e.Radius(), gain, x, labels, cl.Local(8*pixels), cl.Local(8*pixels)); err != nil {
+		inv2s2, e.Radius(), gain, x, labels, cl.Local(fields), cl.Local(tmp), cl.Local(taps)); err != nil {
 		return err
 	}
-	group := min(pixels, s.elasticGroup)
+	group := s.imageGroup(e.Height, s.elasticGroup)
 	return s.enqueue(s.gatherElastic, []int{group, rows}, []int{group, 1}, rows, pixels, 0)
+}
+
+// ElasticFields writes the displacement fields gather_elastic makes for
+// images perm[first:first+rows] into out, row r holding the dx field of
+// width x height values then dy's (e's affine ranges play no part). Tests
+// hold it against Noise and cpuref.ElasticField.
+func (s *Set) ElasticFields(perm *cl.Buffer, first, rows int, e Elastic, out *cl.Buffer) error {
+	pixels := e.Width * e.Height
+	if err := s.elasticFits("elastic_fields", e); err != nil {
+		return err
+	}
+	if err := need("elastic_fields", operand{"out", out, 2 * rows * pixels}, operand{"perm", perm, first + rows}); err != nil {
+		return err
+	}
+	if rows <= 0 {
+		return nil
+	}
+	inv2s2, gain := e.gain()
+	fields, tmp, taps := elasticLocal(e.Width, e.Height)
+	if err := s.elasticFields.SetArgs(perm, first, e.Width, e.Height, uint32(e.Seed), uint32(e.Seed>>32), uint32(e.Epoch),
+		inv2s2, e.Radius(), gain, out, cl.Local(fields), cl.Local(tmp), cl.Local(taps)); err != nil {
+		return err
+	}
+	group := s.imageGroup(e.Height, s.elasticGroup)
+	return s.enqueue(s.elasticFields, []int{group, rows}, []int{group, 1}, rows, pixels, 0)
 }

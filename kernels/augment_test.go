@@ -120,7 +120,7 @@ func newAugmentData(t testing.TB, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, 
 func TestGatherAffine(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	const n = 23
-	for _, wh := range [][2]int{{5, 5}, {13, 7}, {27, 27}, {28, 28}} {
+	for _, wh := range [][2]int{{1, 1}, {5, 3}, {13, 7}, {27, 27}, {28, 28}, {37, 29}} {
 		w, h := wh[0], wh[1]
 		d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(cltest.Seed(t), 16)), n, w*h)
 		for _, fr := range [][2]int{{0, 1}, {5, 7}, {16, 7}, {22, 1}} {
@@ -132,6 +132,13 @@ func TestGatherAffine(t *testing.T) {
 			}
 			identityCase(t, s, ctx, q, d, first, rows, kernels.Affine{Width: w, Height: h, Seed: 99, Epoch: 2})
 		}
+	}
+	// An image whose staging would not fit in local memory is refused,
+	// not run.
+	d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(1, 3)), 1, 25)
+	x := cltest.Buffer(t, ctx, q, 25, nil)
+	if err := s.GatherAffine(d.ib, d.db, d.pb, 0, 1, kernels.Affine{Width: 1000, Height: 1000}, x, d.lb); err == nil {
+		t.Error("GatherAffine of a 1000x1000 image: no error")
 	}
 }
 
@@ -200,6 +207,11 @@ func identityCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d 
 	}
 }
 
+// elasticSizes are the image sizes of the elastic tests: a single pixel,
+// images narrower than a 16-pixel chunk, square and not, MNIST's, and wider
+// than two chunks with neither side a multiple of 4 or 16.
+var elasticSizes = [][2]int{{1, 1}, {5, 3}, {13, 7}, {28, 28}, {37, 29}}
+
 // TestGatherElastic runs gather_elastic at odd sizes, batches of 1 and 7,
 // alone and after an affine map, and checks every row against cpuref.Elastic
 // of the fields cpuref.ElasticField makes from the Go draw of the same
@@ -207,10 +219,10 @@ func identityCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d 
 func TestGatherElastic(t *testing.T) {
 	s, ctx, q := newSet(t, kernels.GemmAuto)
 	const n = 23
-	for _, wh := range [][2]int{{5, 5}, {13, 7}, {28, 28}} {
+	for _, wh := range elasticSizes {
 		w, h := wh[0], wh[1]
 		d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(cltest.Seed(t), 17)), n, w*h)
-		for _, fr := range [][2]int{{0, 1}, {5, 7}, {16, 7}} {
+		for _, fr := range [][2]int{{0, 1}, {5, 7}, {22, 1}} {
 			first, rows := fr[0], fr[1]
 			simard := kernels.Elastic{Affine: kernels.Affine{Width: w, Height: h, Seed: 0x1234_5678_9abc, Epoch: 3}, Sigma: 4, Alpha: 34}
 			strong := kernels.Elastic{Affine: kernels.Affine{Width: w, Height: h, Seed: 7, Epoch: 1, Rotate: 30, Scale: 0.2, Shift: 0.2}, Sigma: 1.5, Alpha: 80}
@@ -238,7 +250,8 @@ func TestGatherElastic(t *testing.T) {
 	bad := kernels.Elastic{Affine: kernels.Affine{Width: 5, Height: 5}, Sigma: 11, Alpha: 1}
 	x := cltest.Buffer(t, ctx, q, 25, nil)
 	d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(1, 2)), 1, 25)
-	for _, e := range []kernels.Elastic{bad, {Affine: bad.Affine, Sigma: 0}, {Affine: bad.Affine, Sigma: 1, Alpha: -1}} {
+	huge := kernels.Elastic{Affine: kernels.Affine{Width: 1 << 12, Height: 1 << 12}, Sigma: 1, Alpha: 1}
+	for _, e := range []kernels.Elastic{bad, {Affine: bad.Affine, Sigma: 0}, {Affine: bad.Affine, Sigma: 1, Alpha: -1}, huge} {
 		if err := s.GatherElastic(d.ib, d.db, d.pb, 0, 1, e, x, d.lb); err == nil {
 			t.Errorf("GatherElastic(%+v): no error", e)
 		}
@@ -272,7 +285,9 @@ func elasticCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d *
 		tr := cpuref.AffineTransform{Angle: float64(dr.Angle), Scale: float64(dr.Scale), DX: float64(dr.DX), DY: float64(dr.DY)}
 		want = append(want, cpuref.Elastic(d.images[src*pixels:(src+1)*pixels], w, h, tr, dx, dy)...)
 	}
-	if moved < 0.2 {
+	// A single pixel's field is one noise value times the blur's centre
+	// weight squared over alpha's normalisation: too small to test.
+	if moved < 0.2 && pixels > 1 {
 		t.Errorf("%dx%d %+v: displacements at most %.3g pixels", w, h, e, moved)
 	}
 	for i, g := range got {
@@ -280,8 +295,54 @@ func elasticCase(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, d *
 			t.Fatalf("%dx%d first=%d: X[%d] is NaN (never written?)", w, h, first, i)
 		}
 	}
-	if err := cpuref.RelErrVec(got, want); !(err <= 1e-5) {
-		t.Errorf("gather_elastic %dx%d first=%d rows=%d %+v: relative error %.3g > 1e-5", w, h, first, rows, e, err)
+	if err := cpuref.RelErrVec(got, want); !(err <= tolForward) {
+		t.Errorf("gather_elastic %dx%d first=%d rows=%d %+v: relative error %.3g > %.0g", w, h, first, rows, e, err, tolForward)
+	}
+}
+
+// TestElasticFields holds the device's displacement fields to
+// cpuref.ElasticField of Go's noise at odd sizes, and its noise to Go's: at
+// sigma 0.1 the blur's off-centre weight exp(-50) is far below the noise's
+// step of 2^-15 and the gain rounds to 1, so the fields are the noise
+// itself (but for 1e-22 where it is 0).
+func TestElasticFields(t *testing.T) {
+	s, ctx, q := newSet(t, kernels.GemmAuto)
+	const n = 23
+	for _, wh := range elasticSizes {
+		w, h := wh[0], wh[1]
+		d := newAugmentData(t, ctx, q, rand.New(rand.NewPCG(cltest.Seed(t), 18)), n, w*h)
+		first, rows := 5, 7
+		for _, e := range []kernels.Elastic{
+			{Affine: kernels.Affine{Width: w, Height: h, Seed: 0x1234_5678_9abc, Epoch: 3}, Sigma: 0.1, Alpha: 1},
+			{Affine: kernels.Affine{Width: w, Height: h, Seed: 7, Epoch: 1}, Sigma: 1.5, Alpha: 80},
+			{Affine: kernels.Affine{Width: w, Height: h, Seed: 5, Epoch: 2}, Sigma: 10, Alpha: 300},
+		} {
+			out := cltest.Buffer(t, ctx, q, 2*rows*w*h, nil)
+			if err := s.ElasticFields(d.pb, first, rows, e, out); err != nil {
+				t.Fatal(err)
+			}
+			got := cltest.Read(t, q, out, 2*rows*w*h)
+			var want []float64
+			for r := range rows {
+				noise := e.Noise(int(d.perm[first+r]))
+				if e.Sigma < 1 {
+					for i, v := range got[2*r*w*h : 2*(r+1)*w*h] {
+						if math.Abs(float64(v-noise[i])) > 1e-20 {
+							t.Fatalf("%dx%d row %d: device noise %d is %v, Go's %v", w, h, r, i, v, noise[i])
+						}
+					}
+				}
+				nf := make([]float64, len(noise))
+				for i, v := range noise {
+					nf[i] = float64(v)
+				}
+				dx, dy := cpuref.ElasticField(nf, w, h, float64(e.Sigma), float64(e.Alpha))
+				want = append(append(want, dx...), dy...)
+			}
+			if err := cpuref.RelErrVec(got, want); !(err <= tolForward) {
+				t.Errorf("elastic_fields %dx%d sigma %g: relative error %.3g > %.0g", w, h, e.Sigma, err, tolForward)
+			}
+		}
 	}
 }
 

@@ -6,10 +6,12 @@
 //
 //	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs
 //	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
-//	layers.cl      gather, gather_affine, gather_elastic (with philox4x32_10), bias_relu,
-//	               bias_add, softmax_minus_labels, softmax_mse, batch_stats,
-//	               relu_mask, col_sum, update, transpose; philox_blocks for
-//	               tests
+//	layers.cl      gather, bias_relu, bias_add, softmax_minus_labels,
+//	               softmax_mse, batch_stats, relu_mask, col_sum, update,
+//	               transpose
+//	augment.cl     gather_affine and gather_elastic, the distorting gathers,
+//	               with the Philox generator they draw from; philox_blocks
+//	               and elastic_fields for tests
 //	sums.cl        compensated summation (TwoSum, fma), put in front of each
 //	               of the others so the delicate arithmetic is written once
 //

@@ -100,8 +100,8 @@ type Set struct {
 	gather, biasReLU, biasAdd, softmax, softmaxMSE, stats, mask, colSum, update, transpose *cl.Kernel
 	gatherAffine, philox                                                                   *cl.Kernel
 	affineGroup                                                                            int // work-items gather_affine may run in a group
-	gatherElastic                                                                          *cl.Kernel
-	elasticGroup                                                                           int // work-items of a gather_elastic group
+	gatherElastic, elasticFields                                                           *cl.Kernel
+	elasticGroup                                                                           int // work-items gather_elastic and elastic_fields may run in a group
 
 	scratch        *cl.Buffer // holds B^T for the register GEMM's A B^T form
 	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
@@ -202,13 +202,19 @@ func (s *Set) build() error {
 		return err
 	}
 	ks, err := kernelsOf(p, "gather", "bias_relu", "bias_add", "softmax_minus_labels", "softmax_mse",
-		"batch_stats", "relu_mask", "col_sum", "update", "transpose", "gather_affine", "philox_blocks", "gather_elastic")
+		"batch_stats", "relu_mask", "col_sum", "update", "transpose")
 	if err != nil {
 		return err
 	}
 	s.gather, s.biasReLU, s.biasAdd, s.softmax, s.softmaxMSE, s.stats, s.mask, s.colSum, s.update, s.transpose =
 		ks[0], ks[1], ks[2], ks[3], ks[4], ks[5], ks[6], ks[7], ks[8], ks[9]
-	s.gatherAffine, s.philox, s.gatherElastic = ks[10], ks[11], ks[12]
+	if p, err = s.program("augment.cl", ""); err != nil {
+		return err
+	}
+	if ks, err = kernelsOf(p, "gather_affine", "philox_blocks", "gather_elastic", "elastic_fields"); err != nil {
+		return err
+	}
+	s.gatherAffine, s.philox, s.gatherElastic, s.elasticFields = ks[0], ks[1], ks[2], ks[3]
 	// 64 work-items per group for the element-wise kernels, or what the
 	// least of them allows on this device.
 	s.wg = 64
@@ -222,12 +228,16 @@ func (s *Set) build() error {
 	if s.affineGroup, err = s.gatherAffine.WorkGroupSize(s.dev); err != nil {
 		return err
 	}
-	// gather_elastic loops over an image's pixels in one group: 256
-	// work-items, or what the device allows.
-	if s.elasticGroup, err = s.gatherElastic.WorkGroupSize(s.dev); err != nil {
-		return err
+	// The elastic kernels' groups: up to 256 work-items, or what the
+	// device allows (see imageGroup).
+	s.elasticGroup = 256
+	for _, k := range []*cl.Kernel{s.gatherElastic, s.elasticFields} {
+		wg, err := k.WorkGroupSize(s.dev)
+		if err != nil {
+			return err
+		}
+		s.elasticGroup = max(1, min(s.elasticGroup, wg))
 	}
-	s.elasticGroup = max(1, min(256, s.elasticGroup))
 	tg, err := s.transpose.WorkGroupSize(s.dev)
 	if err != nil {
 		return err
@@ -293,7 +303,7 @@ func fitsGroup(dev cl.Device, k *cl.Kernel, n int) error {
 // Release frees every kernel, program and scratch buffer of the Set. The
 // context and queue belong to the caller.
 func (s *Set) Release() {
-	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.softmaxMSE, s.stats, s.mask, s.colSum, s.update, s.transpose, s.gatherAffine, s.philox, s.gatherElastic} {
+	for _, k := range []*cl.Kernel{s.gather, s.biasReLU, s.biasAdd, s.softmax, s.softmaxMSE, s.stats, s.mask, s.colSum, s.update, s.transpose, s.gatherAffine, s.philox, s.gatherElastic, s.elasticFields} {
 		k.Release()
 	}
 	for _, ks := range s.gemmTile {

@@ -1,7 +1,7 @@
 package kernels
 
 // Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as
-// easy as 1, 2, 3", SC 2011), the generator of layers.cl's philox4x32_10
+// easy as 1, 2, 3", SC 2011), the generator of augment.cl's philox4x32_10
 // written again in Go, operation for operation, so the host knows every
 // number a kernel draws.
 const (
@@ -28,8 +28,15 @@ func Philox4x32(ctr [4]uint32, key [2]uint32) [4]uint32 {
 }
 
 // Uniform maps a random word to [-1, 1) in steps of 2^-23, as uniformPM1 in
-// layers.cl: the top 24 bits times 2^-23, less 1. Each operation is exact in
+// augment.cl: the top 24 bits times 2^-23, less 1. Each operation is exact in
 // float32, so the device and Go agree to the bit whatever either rounds.
 func Uniform(x uint32) float32 {
 	return float32(x>>8)*(1.0/8388608) - 1
+}
+
+// Uniform16 maps 16 random bits to [-1, 1) in steps of 2^-15, as halfPM1
+// in augment.cl, exact in float32 like Uniform: the elastic noise, which
+// the blur averages over hundreds of pixels, takes two values a word.
+func Uniform16(x uint16) float32 {
+	return float32(x)*(1.0/32768) - 1
 }

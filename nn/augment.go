@@ -17,11 +17,11 @@ const (
 	// AugmentNone trains on the images as they are, with the plain gather.
 	AugmentNone AugmentKind = iota
 	// AugmentAffine rotates, scales and shifts every image by its own random
-	// amounts each epoch (kernels.Affine, gather_affine in layers.cl).
+	// amounts each epoch (kernels.Affine, gather_affine in augment.cl).
 	AugmentAffine
 	// AugmentElastic displaces every image by its own smoothed random
 	// field each epoch, after Simard et al. (2003) (kernels.Elastic,
-	// gather_elastic in layers.cl).
+	// gather_elastic in augment.cl).
 	AugmentElastic
 	// AugmentAffineElastic applies the affine distortion, then the elastic.
 	AugmentAffineElastic

@@ -21,15 +21,15 @@ var oclgrindChecks = []string{"--data-races", "--uninitialized", "--check-api"}
 
 // oclgrindShapes are the verify runs checked under oclgrind. Between them
 // they cover batch 1 and 7, hidden widths 1, 13 and 37, both GEMMs, both
-// losses, every optimiser and the affine gather, at sizes that fit no tile or
-// vector width. The first is the shape of issue 12's crash; under
+// losses, every optimiser and both distorting gathers, at sizes that fit no
+// tile or vector width. The first is the shape of issue 12's crash; under
 // --uninitialized it crashed in clEnqueueWriteBuffer whenever the goroutine
 // had moved to another OS thread since clCreateContext (see run in main.go).
 var oclgrindShapes = [][]string{
 	{"--gemm", "tiled", "--batch", "7", "--hidden", "37,13", "--loss", "xent", "--optimizer", "nesterov"},
 	{"--gemm", "register", "--batch", "1", "--hidden", "1", "--loss", "mse", "--optimizer", "sgd"},
 	{"--gemm", "tiled", "--batch", "1", "--hidden", "13,1", "--loss", "mse", "--optimizer", "momentum"},
-	{"--gemm", "register", "--batch", "7", "--hidden", "13", "--loss", "xent", "--optimizer", "momentum"},
+	{"--gemm", "register", "--batch", "7", "--hidden", "13", "--loss", "xent", "--optimizer", "momentum", "--augment", "affine+elastic"},
 	{"--gemm", "register", "--batch", "7", "--hidden", "37", "--loss", "mse", "--optimizer", "nesterov"},
 	{"--gemm", "tiled", "--batch", "7", "--hidden", "1,37", "--loss", "xent", "--optimizer", "sgd", "--augment", "affine"},
 }
@@ -119,7 +119,7 @@ func oclgrindReports(stderr string) string {
 // sizes, not the training-size products, which oclgrind would simulate for
 // hours) on oclgrind. With --data-races and --check-api every kernel runs
 // clean; it found gather_affine reading outside its image, because oclgrind
-// mis-evaluates clamp(int16, int, int) (layers.cl now clamps with vector
+// mis-evaluates clamp(int16, int, int) (augment.cl now clamps with vector
 // bounds). The layer kernels also run with --uninitialized; the GEMM tests
 // do not: on the compensated blocks oclgrind reports "Controlflow depends on
 // uninitialized value" at an fma of sums.cl in TestGemm's products, never
