@@ -113,6 +113,12 @@ func (s *Set) Philox(ctr [4]uint32, key [2]uint32, n int, out *cl.Buffer) error 
 	return s.launch1D(s.philox, n, ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], n, out)
 }
 
+// ElasticNoise numbers the way gather_elastic draws its noise from Philox
+// (Elastic.Noise): 2 since the 16-bit values in float16 lanes; 1, which no
+// checkpoint recorded, drew a 24-bit value per word. A run resumed with
+// another numbering would draw other fields than the run it continues.
+const ElasticNoise = 2
+
 // elasticStream is the last counter word of the elastic noise
 // (ELASTIC_STREAM in augment.cl), apart from the affine draws.
 const elasticStream = 0x656c6131 // "ela1"

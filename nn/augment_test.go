@@ -152,3 +152,38 @@ func TestAugmentValidate(t *testing.T) {
 		t.Error("ParseAugmentKind(shear): no error")
 	}
 }
+
+// TestResumeRefusesOtherElasticNoise: an elastic checkpoint written before
+// the noise was numbered (or with another numbering) draws other fields
+// than this build, so resuming it is refused, before anything is uploaded;
+// one with this build's numbering, through its file, resumes.
+func TestResumeRefusesOtherElasticNoise(t *testing.T) {
+	rt := open(t, kernels.GemmAuto)
+	cfg := augmented()
+	cfg.Augment = nn.DefaultElastic()
+	tr, err := nn.NewTrainer(rt, smallSplit(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Release()
+	c, err := tr.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.File()
+	back, err := nn.CheckpointFromFile(f)
+	if err != nil || back.ElasticNoise != kernels.ElasticNoise {
+		t.Fatalf("read back: noise numbering %v, %v; want %d", back.ElasticNoise, err, kernels.ElasticNoise)
+	}
+	if err := tr.Restore(back); err != nil {
+		t.Fatalf("resume with this build's noise: %v", err)
+	}
+	delete(f.Metadata, "augment_noise")
+	old, err := nn.CheckpointFromFile(f)
+	if err != nil {
+		t.Fatalf("an elastic checkpoint without the numbering must still read (eval, predict): %v", err)
+	}
+	if err := tr.Restore(old); err == nil || !strings.Contains(err.Error(), "noise") {
+		t.Fatalf("resume of a checkpoint of unnumbered noise: %v, want a refusal naming the noise", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 	"github.com/mnist-cl/mnist-cl/internal/safetensors"
+	"github.com/mnist-cl/mnist-cl/kernels"
 )
 
 // Checkpoint is a training run between two steps: the parameters, the
@@ -31,6 +32,11 @@ type Checkpoint struct {
 	// the metadata key "run_record"; empty writes no key. Readers keep it and
 	// use none of it, so a checkpoint without one reads as before.
 	RunRecord string
+	// ElasticNoise is kernels.ElasticNoise of the build that wrote an
+	// elastic run, 0 where the file does not say (written before the
+	// numbering): Restore refuses to resume another, whose fields would
+	// differ from the run's.
+	ElasticNoise int
 }
 
 // checkpointFormat is the __metadata__ "format" of every checkpoint; a new
@@ -46,6 +52,9 @@ const runRecordKey = "run_record"
 func (t *Trainer) Checkpoint() (*Checkpoint, error) {
 	c := &Checkpoint{Config: t.cfg, Sizes: t.Net.Sizes(), Epoch: t.done, Step: t.step,
 		Train: t.train.n, Validation: t.val.n, Test: t.test.n}
+	if t.cfg.Augment.Kind.HasElastic() {
+		c.ElasticNoise = kernels.ElasticNoise
+	}
 	var err error
 	if c.W, c.B, err = t.Net.Params(); err != nil {
 		return nil, err
@@ -72,6 +81,10 @@ func (t *Trainer) Restore(c *Checkpoint) error {
 	}
 	if c.Step >= t.StepsPerEpoch() {
 		return fmt.Errorf("checkpoint: step %d of an epoch of %d steps", c.Step, t.StepsPerEpoch())
+	}
+	if t.cfg.Augment.Kind.HasElastic() && c.ElasticNoise != kernels.ElasticNoise {
+		return fmt.Errorf("checkpoint: its elastic noise is numbering %d, this build draws numbering %d: "+
+			"the resumed run would not continue it bit for bit; start it again", c.ElasticNoise, kernels.ElasticNoise)
 	}
 	// Everything is checked before anything is uploaded, so that an error
 	// leaves the Trainer as it was rather than half restored.
@@ -135,6 +148,9 @@ func (c *Checkpoint) File() *safetensors.File {
 		f.Metadata["augment_rotate"], f.Metadata["augment_scale"], f.Metadata["augment_shift"] = f32(a.Rotate), f32(a.Scale), f32(a.Shift)
 		if a.Kind.HasElastic() {
 			f.Metadata["augment_sigma"], f.Metadata["augment_alpha"] = f32(a.Sigma), f32(a.Alpha)
+			if c.ElasticNoise != 0 {
+				f.Metadata["augment_noise"] = strconv.Itoa(c.ElasticNoise)
+			}
 		}
 	}
 	add := func(prefix, suffix string, w, b [][]float32) {
@@ -198,6 +214,9 @@ func checkpointFromMetadata(m map[string]string) (*Checkpoint, error) {
 		p.fail("optimizer", opt)
 	}
 	cfg.Augment = p.augment()
+	if _, ok := m["augment_noise"]; ok && cfg.Augment.Kind.HasElastic() {
+		c.ElasticNoise = p.int("augment_noise")
+	}
 	if _, err := fmt.Sscanf(m["split"], "%d/%d/%d", &c.Train, &c.Validation, &c.Test); err != nil {
 		p.fail("split", m["split"])
 	}
