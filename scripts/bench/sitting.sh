@@ -25,20 +25,21 @@ run() { # run NAME CMD...: time CMD, its output to OUT/NAME.txt
 	echo "$(date -u +%H:%M:%S) $name"
 	/usr/bin/time -f "wall %e s, peak RSS %M KB" "$@" >"$OUT/$name.txt" 2>&1 || echo "  $name failed: see $OUT/$name.txt"
 }
-anchor() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; }
+# The anchors run with OpenBLAS choosing its kernels from the CPU.
+anchor="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
 
 lscpu >"$OUT/lscpu.txt"
 run peak sh scripts/bench/peak.sh
 run bench $B bench --reps 9
-run numpy anchor $PY scripts/bench/numpy_sgemm.py --threads 2 --openblas-core auto --no-peak
-run pytorch anchor $PY scripts/bench/pytorch_mnist.py --epochs 4 --threads 2 --openblas-core auto
+run numpy $anchor $PY scripts/bench/numpy_sgemm.py --threads 2 --openblas-core auto --no-peak
+run pytorch $anchor $PY scripts/bench/pytorch_mnist.py --epochs 4 --threads 2 --openblas-core auto
 if grep -q avx512f /proc/cpuinfo; then
 	# AVX2 on this CPU: see BENCHMARKS.md on what this emulation is.
 	cache=$(mktemp -d)
 	run bench-avx2 env POCL_LLVM_CPU_NAME=haswell POCL_KERNELLIB_NAME=avx2 POCL_CACHE_DIR="$cache" \
 		MNISTCL_REGISTERS=16x8 $B bench --reps 9
-	run numpy-haswell anchor $PY scripts/bench/numpy_sgemm.py --threads 2 --openblas-core Haswell --no-peak
-	run pytorch-haswell anchor $PY scripts/bench/pytorch_mnist.py --epochs 4 --threads 2 --openblas-core Haswell
+	run numpy-haswell $anchor $PY scripts/bench/numpy_sgemm.py --threads 2 --openblas-core Haswell --no-peak
+	run pytorch-haswell $anchor $PY scripts/bench/pytorch_mnist.py --epochs 4 --threads 2 --openblas-core Haswell
 	rm -rf "$cache"
 fi
 for a in none affine elastic; do
