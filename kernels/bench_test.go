@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/mnist-cl/mnist-cl/cl"
 	"github.com/mnist-cl/mnist-cl/internal/cltest"
 	"github.com/mnist-cl/mnist-cl/kernels"
 )
@@ -86,5 +87,35 @@ func BenchmarkTranspose(b *testing.B) {
 			}
 			b.ReportMetric(8*float64(rows*cols)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 		})
+	}
+}
+
+// BenchmarkGemmFusedUpdate times the dW products of W2 and W1 with the
+// optimiser step fused into their epilogue (Nesterov with weight decay, as
+// training runs them) and without it: the difference is what the update
+// of W, b and their velocities costs in the launch.
+func BenchmarkGemmFusedUpdate(b *testing.B) {
+	s, ctx, q := newSet(b, kernels.GemmRegister)
+	zeros := func(n int) *cl.Buffer { return cltest.Buffer(b, ctx, q, n, make([]float32, n)) }
+	for _, sh := range [][3]int{{512, 256, 128}, {784, 512, 128}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		a, d, c := zeros(k*m), zeros(k*n), zeros(m*n)
+		st := &kernels.FusedStep{Hyper: kernels.Hyper{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
+			VW: zeros(m * n), B: zeros(n), VB: zeros(n)}
+		for _, f := range []struct {
+			name  string
+			fused kernels.Fused
+		}{{"product", kernels.Fused{}}, {"product+update", kernels.Fused{Epi: kernels.EpiUpdate, Aux: zeros(m * n), ColSum: zeros(n), Step: st}}} {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, n, k, f.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if err := s.GemmFused(kernels.TransA, m, n, k, a, d, c, f.fused); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := q.Finish(); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }

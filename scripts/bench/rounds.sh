@@ -1,0 +1,36 @@
+#!/bin/sh
+# rounds.sh: side-by-side figures that survive this VM's drifting speed.
+# Each of N rounds (default 5) runs mnist-cl bench and OpenBLAS's sgemm
+# through numpy with the CPU's own kernels, then both again built for AVX2
+# (PoCL compiling for Haswell, 16 ymm registers; OpenBLAS's Haswell
+# kernels); then three rounds of train --epochs 3 beside PyTorch's epochs,
+# for both, and train with each distortion. Every output lands in OUT;
+# rounds_summary.py OUT gives the medians and ratios of BENCHMARKS.md.
+# Needs an AVX-512 CPU for the AVX2 half as written, a built ./mnist-cl,
+# tuned for both register files (mnist-cl tune, and again with
+# MNISTCL_REGISTERS=16x8 and the two POCL_ variables below).
+#
+#   sh scripts/bench/rounds.sh OUT [ROUNDS]
+set -eu
+cd "$(dirname "$0")/../.."
+OUT=${1:?usage: rounds.sh OUT [ROUNDS]}; N=${2:-5}; mkdir -p "$OUT"
+A="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
+H="env POCL_LLVM_CPU_NAME=haswell POCL_KERNELLIB_NAME=avx2 MNISTCL_REGISTERS=16x8"
+cache=$(mktemp -d)
+for i in $(seq "$N"); do
+  echo "round $i $(date -u +%T)"
+  ./mnist-cl bench --reps 9 > $OUT/bench-$i.txt 2>&1
+  $A /usr/bin/python3 scripts/bench/numpy_sgemm.py --threads 2 --openblas-core auto --no-peak > $OUT/numpy-$i.txt 2>&1
+  $H POCL_CACHE_DIR=$cache ./mnist-cl bench --reps 9 > $OUT/bench-avx2-$i.txt 2>&1
+  $A /usr/bin/python3 scripts/bench/numpy_sgemm.py --threads 2 --openblas-core Haswell --no-peak > $OUT/numpy-haswell-$i.txt 2>&1
+done
+for i in 1 2 3; do
+  echo "epochs $i $(date -u +%T)"
+  ./mnist-cl train --epochs 3 > $OUT/train-$i.txt 2>&1
+  $A /usr/bin/python3 scripts/bench/pytorch_mnist.py --epochs 3 --threads 2 --openblas-core auto > $OUT/pytorch-$i.txt 2>&1
+  $H POCL_CACHE_DIR=$cache ./mnist-cl train --epochs 3 > $OUT/train-avx2-$i.txt 2>&1
+  $A /usr/bin/python3 scripts/bench/pytorch_mnist.py --epochs 3 --threads 2 --openblas-core Haswell > $OUT/pytorch-haswell-$i.txt 2>&1
+  for a in affine elastic; do ./mnist-cl train --epochs 3 --augment $a > $OUT/train-$a-$i.txt 2>&1; done
+done
+rm -rf $cache
+echo done $(date -u +%T)
