@@ -118,11 +118,16 @@ type Local int
 // rather than guessed at: a float64 or int64 would silently mismatch the
 // kernel's 4-byte parameter. OpenCL copies each value, so the arguments may
 // change after SetArgs returns.
-func (k *Kernel) SetArgs(args ...any) error {
+func (k *Kernel) SetArgs(args ...any) error { return k.SetArgsFrom(0, args...) }
+
+// SetArgsFrom is SetArgs for arguments first..first+len(args)-1: the one
+// argument that differs between kernels whose others a shared SetArgs set.
+func (k *Kernel) SetArgsFrom(first int, args ...any) error {
 	if k == nil || k.k == nil {
 		return fmt.Errorf("kernel %s: set args: %w", k.Name(), errReleased)
 	}
-	for i, a := range args {
+	for j, a := range args {
+		i := first + j
 		var err error
 		switch v := a.(type) {
 		case *Buffer:

@@ -26,7 +26,9 @@
 // length); a batch runs along the rows. W of a layer is fanIn x fanOut, so a
 // layer computes Z = X W + b as in the lecture. The caller owns every buffer
 // it passes; the Set's only buffer of its own is the scratch that holds B^T
-// for the register GEMM's A B^T form, grown once to the largest B it meets.
+// for the register GEMM's A B^T form where B^T does not fit a work-group's
+// local memory (gemm_reg_nt packs it there otherwise), grown once to the
+// largest such B.
 //
 // # Register blocks
 //

@@ -11,7 +11,9 @@ import (
 // averaging hides one output's cancellation, and cheap at that width.
 func thin(n int) bool { return n <= 16 }
 
-func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
+// regKernels are gemm_reg.cl's kernels for block b's program (built on
+// first use): gemm_reg_nn, gemm_reg_tn and gemm_reg_nt.
+func (s *Set) regKernels(b Block) ([3]*cl.Kernel, error) {
 	b = b.program()
 	if ks, ok := s.gemmReg[b]; ok {
 		return ks, nil
@@ -22,13 +24,13 @@ func (s *Set) regKernels(b Block) ([2]*cl.Kernel, error) {
 	}
 	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", b.TM, b.TNV, comp))
 	if err != nil {
-		return [2]*cl.Kernel{}, err
+		return [3]*cl.Kernel{}, err
 	}
-	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn")
+	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn", "gemm_reg_nt")
 	if err != nil {
-		return [2]*cl.Kernel{}, err
+		return [3]*cl.Kernel{}, err
 	}
-	s.gemmReg[b] = [2]*cl.Kernel{ks[0], ks[1]}
+	s.gemmReg[b] = [3]*cl.Kernel{ks[0], ks[1], ks[2]}
 	return s.gemmReg[b], nil
 }
 
@@ -149,16 +151,11 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
 
+	blk := s.blockFor(Shape{TransA: transA, M: m, N: n, K: k})
 	if transB {
-		if err := s.ensureScratch(k * n); err != nil {
-			return err
-		}
-		if err := s.Transpose(b, n, k, s.scratch); err != nil {
-			return err
-		}
-		b, ldb = s.scratch, n
+		return s.launchNT(blk, m, n, k, a, lda, b, ldb, c, f)
 	}
-	return s.launchReg(s.blockFor(Shape{TransA: transA, M: m, N: n, K: k}), transA, m, n, k, a, lda, b, ldb, c, f)
+	return s.launchReg(blk, transA, m, n, k, a, lda, b, ldb, c, f)
 }
 
 // checkFused checks f's operands against a product of m x n.
@@ -235,6 +232,15 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 	if transA {
 		kern = ks[1]
 	}
+	if err := setRegArgs(kern, blk.KC, m, n, k, a, lda, b, ldb, c, f); err != nil {
+		return err
+	}
+	tn := 16 * blk.TNV
+	return s.enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1}, m, n, k)
+}
+
+// setRegArgs sets the arguments gemm_reg.cl's kernels share, with k-chunk kc.
+func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
 	aux, colSum, wantSum := f.Aux, f.ColSum, int32(0)
 	if aux == nil {
 		aux = c // not read without an epilogue; the argument needs a buffer
@@ -253,12 +259,45 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 		}
 	}
 	h := st.Hyper
-	if err := kern.SetArgs(m, n, k, blk.KC, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
-		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep)); err != nil {
+	return kern.SetArgs(m, n, k, kc, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
+		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep))
+}
+
+// panelBytes bounds gemm_reg_nt's panel of B^T (all of k for one column
+// block), and so does half the device's local memory: 64 KB at 256 x 64.
+const panelBytes = 128 << 10
+
+// ntGroup is the most work-items of gemm_reg_nt that share one packed
+// panel: more rows per pack, at the cost of fewer groups to share out.
+const ntGroup = 16
+
+// launchNT launches gemm_reg_nt for C = A B^T, B stored n x k, with the
+// block's program and all of k in one chunk. Where that panel does not fit,
+// B is transposed into the scratch instead and the product run as an A B.
+func (s *Set) launchNT(blk Block, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+	tn := 16 * blk.TNV
+	if uint64(4*k*tn) > min(uint64(panelBytes), s.dev.LocalMem/2) {
+		if err := s.ensureScratch(k * n); err != nil {
+			return err
+		}
+		if err := s.Transpose(b, n, k, s.scratch); err != nil {
+			return err
+		}
+		return s.launchReg(blk, false, m, n, k, a, lda, s.scratch, n, c, f)
+	}
+	ks, err := s.regKernels(blk)
+	if err != nil {
 		return err
 	}
-	tn := 16 * blk.TNV
-	return s.enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1}, m, n, k)
+	if err := setRegArgs(ks[2], k, m, n, k, a, lda, b, ldb, c, f); err != nil {
+		return err
+	}
+	if err := ks[2].SetArgsFrom(22, cl.Local(4*k*tn)); err != nil {
+		return err
+	}
+	blocks := (m + blk.TM - 1) / blk.TM
+	group := min(blocks, ntGroup, max(1, s.dev.MaxWorkGroupSize))
+	return s.enqueue(ks[2], []int{roundUp(blocks, group), (n + tn - 1) / tn}, []int{group, 1}, m, n, k)
 }
 
 func boolInt(b bool) int32 {

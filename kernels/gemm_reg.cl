@@ -2,14 +2,18 @@
 //
 // Each work-item owns a TM x (16*TNV) block of C held in float16 registers. It
 // walks k, loads the block's slice of B's row k with vload16 and broadcasts one
-// element of op(A) per row into an fma. No local memory and no barriers: on a
-// CPU (PoCL) the work-item loop becomes straight SIMD code, which measured 8-10x
-// faster than a local-memory tiled kernel with barriers at the training shapes.
+// element of op(A) per row into an fma. No local memory and no barriers in its
+// inner loop: on a CPU (PoCL) the work-item loop becomes straight SIMD code,
+// which measured 8-10x faster than a local-memory tiled kernel with barriers
+// at the training shapes.
 //
-// Forms, as the backward pass needs them (A B^T is done by transposing B first):
+// Forms, as the backward pass needs them:
 //   gemm_reg_nn: C[M,N] = A[M,K] B[K,N]
 //   gemm_reg_tn: C[M,N] = A[K,M]^T B[K,N]   (rows of A^T are A's columns: one
 //                element per row of the block is still a single load)
+//   gemm_reg_nt: C[M,N] = A[M,K] B[N,K]^T   (a work-group packs B^T's rows
+//                into local memory once, behind one barrier, then runs
+//                gemm_reg_nn's loop from there; see the kernel)
 // Edges: a block that sticks out of C (M % TM or N % (16*TNV) nonzero) takes the
 // guarded path below; no caller buffer is ever padded.
 //
@@ -194,9 +198,86 @@ static inline __attribute__((always_inline)) void accumulate(float16 *acc, float
 #endif
 }
 
-// tile computes one block. transA, guarded and colsum are compile-time
-// constants at every call site, so inlining yields straight-line
-// specialisations.
+// chunk computes terms k0 <= k < k1 of one block and stores them (adding
+// to what C holds after the first chunk, applying the epilogue after the
+// last), and adds B's column sums over the chunk to dsum when colsum. B's
+// rows come from B itself, or when packed from panel: the chunk's rows of
+// B^T as gemm_reg_nt packs them, TN floats a row, zero past N. transA,
+// guarded, colsum and packed are compile-time constants at every call
+// site, so inlining yields straight-line specialisations.
+static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int k0, int k1,
+		 __global const float *restrict A, int lda,
+		 __global const float *restrict B, int ldb, bool packed, __local const float *panel,
+		 __global float *restrict C, int ldc,
+		 int i0, int j0, bool transA, bool guarded,
+		 int epi, __global const float *restrict aux,
+		 bool colsum, float16 *dsum, const Step *st)
+{
+	float16 acc[TM][TNV], comp[TM][TNV], cs[TNV], csc[TNV];
+#pragma unroll
+	for (int r = 0; r < TM; r++)
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			acc[r][v] = comp[r][v] = (float16)(0.0f);
+#pragma unroll
+	for (int v = 0; v < TNV; v++)
+		cs[v] = csc[v] = (float16)(0.0f);
+
+	for (int k = k0; k < k1; k++) {
+		__global const float *brow = B + (size_t)k * ldb;
+		float16 b[TNV];
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			b[v] = packed ? vload16(0, panel + (k - k0) * TN + 16 * v)
+				      : loadRow16(brow, j0 + 16 * v, N, guarded,
+						  (size_t)k * ldb + j0 + 16 * v + 16 <= (size_t)K * ldb);
+		if (colsum)
+#pragma unroll
+			for (int v = 0; v < TNV; v++)
+				accumulate(&cs[v], &csc[v], 1.0f, b[v]);
+#pragma unroll
+		for (int r = 0; r < TM; r++) {
+			const int i = i0 + r;
+			float a;
+			if (guarded && i >= M)
+				a = 0.0f;
+			else if (transA)
+				a = A[(size_t)k * lda + i];
+			else
+				a = A[(size_t)i * lda + k];
+#pragma unroll
+			for (int v = 0; v < TNV; v++)
+				accumulate(&acc[r][v], &comp[r][v], a, b[v]);
+		}
+	}
+
+	// The epilogue is long (guarded stores, the optimiser step): one copy
+	// in a loop, not TM*TNV unrolled ones, which took 20 s per kernel to
+	// compile. out lives on the stack; it is written once per chunk,
+	// against (k1-k0)*TM*TNV fmas per element.
+	float16 out[TM][TNV];
+#pragma unroll
+	for (int r = 0; r < TM; r++)
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			out[r][v] = acc[r][v] + comp[r][v];
+#pragma unroll 1
+	for (int e = 0; e < TM * TNV; e++) {
+		const int r = e / TNV, v = e - r * TNV, j = j0 + 16 * v;
+		if (guarded && (i0 + r >= M || j >= N))
+			continue;
+		const size_t off = (size_t)(i0 + r) * ldc;
+		__global const float *arow = (epi == EPI_MASK || epi == EPI_UPDATE) ? aux + off : aux;
+		finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st);
+	}
+	if (colsum)
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			dsum[v] += cs[v] + csc[v];
+}
+
+// tile computes one block from B in global memory, chunk by chunk, then
+// stores (or steps with) the column sums.
 static inline __attribute__((always_inline)) void tile(int M, int N, int K, int kc,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb,
@@ -211,69 +292,9 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 		dsum[v] = (float16)(0.0f);
 	if (epi == EPI_UPDATE)
 		prefetchStep(aux, st->V, M, N, ldc, i0, j0, guarded, st->mu != 0.0f);
-	for (int k0 = 0; k0 < K; k0 += kc) {
-		const int k1 = min(k0 + kc, K);
-		float16 acc[TM][TNV], comp[TM][TNV], cs[TNV], csc[TNV];
-#pragma unroll
-		for (int r = 0; r < TM; r++)
-#pragma unroll
-			for (int v = 0; v < TNV; v++)
-				acc[r][v] = comp[r][v] = (float16)(0.0f);
-#pragma unroll
-		for (int v = 0; v < TNV; v++)
-			cs[v] = csc[v] = (float16)(0.0f);
-
-		for (int k = k0; k < k1; k++) {
-			__global const float *brow = B + (size_t)k * ldb;
-			float16 b[TNV];
-#pragma unroll
-			for (int v = 0; v < TNV; v++)
-				b[v] = loadRow16(brow, j0 + 16 * v, N, guarded,
-						 (size_t)k * ldb + j0 + 16 * v + 16 <= (size_t)K * ldb);
-			if (colsum)
-#pragma unroll
-				for (int v = 0; v < TNV; v++)
-					accumulate(&cs[v], &csc[v], 1.0f, b[v]);
-#pragma unroll
-			for (int r = 0; r < TM; r++) {
-				const int i = i0 + r;
-				float a;
-				if (guarded && i >= M)
-					a = 0.0f;
-				else if (transA)
-					a = A[(size_t)k * lda + i];
-				else
-					a = A[(size_t)i * lda + k];
-#pragma unroll
-				for (int v = 0; v < TNV; v++)
-					accumulate(&acc[r][v], &comp[r][v], a, b[v]);
-			}
-		}
-
-		// The epilogue is long (guarded stores, the optimiser step): one
-		// copy in a loop, not TM*TNV unrolled ones, which took 20 s per
-		// kernel to compile. out lives on the stack; it is written once
-		// per chunk, against K/kc*TM*TNV fmas per element.
-		float16 out[TM][TNV];
-#pragma unroll
-		for (int r = 0; r < TM; r++)
-#pragma unroll
-			for (int v = 0; v < TNV; v++)
-				out[r][v] = acc[r][v] + comp[r][v];
-#pragma unroll 1
-		for (int e = 0; e < TM * TNV; e++) {
-			const int r = e / TNV, v = e - r * TNV, j = j0 + 16 * v;
-			if (guarded && (i0 + r >= M || j >= N))
-				continue;
-			const size_t off = (size_t)(i0 + r) * ldc;
-			__global const float *arow = (epi == EPI_MASK || epi == EPI_UPDATE) ? aux + off : aux;
-			finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st);
-		}
-		if (colsum)
-#pragma unroll
-			for (int v = 0; v < TNV; v++)
-				dsum[v] += cs[v] + csc[v];
-	}
+	for (int k0 = 0; k0 < K; k0 += kc)
+		chunk(M, N, K, k0, min(k0 + kc, K), A, lda, B, ldb, false, (__local const float *)0, C, ldc, i0, j0,
+		      transA, guarded, epi, aux, colsum, dsum, st);
 	if (!colsum)
 		return;
 #pragma unroll 1
@@ -327,3 +348,68 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 
 GEMM_REG(gemm_reg_nn, false)
 GEMM_REG(gemm_reg_tn, true)
+
+// packPanel packs terms k0 <= k < k1 of B's rows j0 .. j0+TN-1 (B stored
+// N x K) into panel as rows of B^T, TN floats each, zero past row N-1 of B:
+// the work-items of the group take B's rows in turn, each read along k in
+// vectors and written down a column of the panel.
+static inline void packPanel(__local float *panel, __global const float *B, int ldb, int N, int j0, int k0, int k1)
+{
+	const int n = k1 - k0;
+	for (int jj = get_local_id(0); jj < TN; jj += get_local_size(0)) {
+		__local float *col = panel + jj;
+		if (j0 + jj >= N) {
+			for (int k = 0; k < n; k++)
+				col[k * TN] = 0.0f;
+			continue;
+		}
+		__global const float *row = B + (size_t)(j0 + jj) * ldb + k0;
+		int k = 0;
+		for (; k + 16 <= n; k += 16) {
+			float t[16];
+			vstore16(vload16(0, row + k), 0, t);
+#pragma unroll
+			for (int e = 0; e < 16; e++)
+				col[(k + e) * TN] = t[e];
+		}
+		for (; k < n; k++)
+			col[k * TN] = row[k];
+	}
+}
+
+// gemm_reg_nt: C[M,N] = A[M,K] B^T for B stored N x K (ldb), the backward
+// pass's dZ = delta W^T, with gemm_reg_nn's blocks and epilogues. A block
+// reads B^T row by row; here those rows are B's columns, so a work-group,
+// which shares one column block of C, first packs its B^T into local
+// memory (panel) and its work-items then run
+// gemm_reg_nn's inner loop from it, all of k in one chunk. That replaced a
+// transpose launch of B into global memory before each such product. A
+// loop of chunks with the pack and its barriers inside it corrupted PoCL
+// 3.1's heap (groups of more than one work-item, the compensated SSE
+// blocks), so there is one pack and one barrier, and a panel too large for
+// local memory goes back to the transpose (Set.launchNT). Launch with
+// global (ceil(M/TM) rounded up to the group, ceil(N/TN)) and local (group,
+// 1), panel K * TN floats. The arguments are gemm_reg_nn's (kc, colsum and
+// EPI_UPDATE unused) and the panel.
+__kernel void gemm_reg_nt(const int M, const int N, const int K, int kc,
+			  __global const float *restrict A, const int lda,
+			  __global const float *restrict B, const int ldb,
+			  __global float *restrict C, const int ldc,
+			  const int epi, __global const float *restrict aux,
+			  const int colsum, __global float *restrict db,
+			  __global float *V, __global float *bias,
+			  __global float *Vb, const float lr, const float mu,
+			  const float wd, const int nesterov, const int keep,
+			  __local float *panel)
+{
+	const int i0 = get_global_id(0) * TM, j0 = get_group_id(1) * TN;
+	packPanel(panel, B, ldb, N, j0, 0, K);
+	barrier(CLK_LOCAL_MEM_FENCE);
+	if (i0 >= M)
+		return;
+	const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};
+	if (i0 + TM <= M && j0 + TN <= N)
+		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, false, epi, aux, false, 0, &st);
+	else
+		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, true, epi, aux, false, 0, &st);
+}

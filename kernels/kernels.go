@@ -90,7 +90,7 @@ type Set struct {
 
 	programs []*cl.Program
 	regs     Registers
-	gemmReg  map[Block][2]*cl.Kernel // by Block.program(): [0] nn, [1] tn
+	gemmReg  map[Block][3]*cl.Kernel // by Block.program(): nn, tn, nt
 	gemmTile [2][3]*cl.Kernel        // [compensated][nn, tn, nt]
 	tileEdge int
 	csCols   int
@@ -133,7 +133,7 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 	if regs == (Registers{}) {
 		regs = RegistersOf(dev)
 	}
-	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][2]*cl.Kernel{}, stop: opts.Stop}
+	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][3]*cl.Kernel{}, stop: opts.Stop}
 	edge := opts.TileEdge
 	switch {
 	case edge == 0 && dev.MaxWorkGroupSize >= 256:
@@ -312,10 +312,11 @@ func (s *Set) Release() {
 		}
 	}
 	for _, ks := range s.gemmReg {
-		ks[0].Release()
-		ks[1].Release()
+		for _, k := range ks {
+			k.Release()
+		}
 	}
-	s.gemmReg = map[Block][2]*cl.Kernel{}
+	s.gemmReg = map[Block][3]*cl.Kernel{}
 	for _, p := range s.programs {
 		p.Release()
 	}

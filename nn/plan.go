@@ -34,8 +34,10 @@ const (
 	// Velocity is a momentum velocity of W[l] or b[l], allocated by
 	// AllocVelocity and counted only for runs with momentum.
 	Velocity
-	// Scratch is the register GEMM's B^T of the A B^T products, which the
-	// kernels allocate at the first such product.
+	// Scratch is the register GEMM's B^T of an A B^T product whose B^T is
+	// too large to pack into local memory, which the kernels allocate at
+	// the first such product; counted for every network, to err on the
+	// safe side.
 	Scratch
 )
 
@@ -222,8 +224,8 @@ func (p *Plan) declareTensors() {
 		p.tensor(Tensor{Name: fmt.Sprintf("velocity of W%d", l), Rows: s[l-1], Cols: s[l], Role: Velocity, Layer: l})
 		p.tensor(Tensor{Name: fmt.Sprintf("velocity of b%d", l), Rows: 1, Cols: s[l], Role: Velocity, Layer: l})
 	}
-	// dZ[l-1] = dZ[l] W[l]^T transposes W[l] into the scratch first; the
-	// kernels keep one scratch as large as the largest.
+	// dZ[l-1] = dZ[l] W[l]^T may transpose W[l] into the scratch first
+	// (kernels.Set.launchNT); the kernels keep one as large as the largest.
 	scratch := 0
 	for l := 2; l <= L; l++ {
 		scratch = max(scratch, s[l-1]*s[l])

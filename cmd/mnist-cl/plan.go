@@ -16,8 +16,9 @@ GEMM shape and form, its epilogue, the tensors it reads and writes, the bytes
 it moves (every operand once: a lower bound) and its FLOPs, and the totals.
 Nothing runs on a device; bench times the same GEMMs.
 
-The register GEMM (CPUs) precedes each A B^T with a transpose of B into the
-GEMM scratch; the tiled GEMM (GPUs) follows a product with its epilogue's
+The register GEMM (CPUs) packs the B^T of each A B^T into local memory inside
+the product (into the GEMM scratch by a transpose launch first, where it does
+not fit); the tiled GEMM (GPUs) follows a product with its epilogue's
 own kernels (bias_add, bias_relu, relu_mask, col_sum, update).`
 
 func runPlan(e *env, args []string) error {
