@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mnist-cl/mnist-cl/cl"
@@ -67,3 +68,7 @@ func (s *Set) Launches() ([]Launch, error) {
 	}
 	return out, firstErr
 }
+
+// IsGEMM reports whether a launch of the named kernel is a product: every
+// kernel of gemm_reg.cl and gemm_tiled.cl, and only those, is named gemm_.
+func IsGEMM(kernel string) bool { return strings.HasPrefix(kernel, "gemm_") }

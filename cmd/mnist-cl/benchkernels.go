@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -92,8 +91,7 @@ func summarize(batch int, runs [][]kernels.Launch) *stepProfile {
 		for r := range runs {
 			ds[r] = runs[r][i].Duration
 		}
-		kt := kernelTime{Kernel: l.Kernel, US: micros(median(ds)), GEMM: slices.Contains([]string{
-			"gemm_reg_nn", "gemm_reg_tn", "gemm_tiled_nn", "gemm_tiled_tn", "gemm_tiled_nt"}, l.Kernel)}
+		kt := kernelTime{Kernel: l.Kernel, US: micros(median(ds)), GEMM: kernels.IsGEMM(l.Kernel)}
 		kt.Sizes = fmt.Sprintf("%d", l.M)
 		switch {
 		case kt.GEMM:
