@@ -27,6 +27,8 @@ order=['Z1','Z2','Z3','dW3','dZ2','dW2','dZ1','dW1']
 for tag,ntag in [('bench','numpy'),('bench-avx2','numpy-haswell')]:
     B=[bench(f) for f in sorted(glob.glob(f'{D}/{tag}-[0-9].txt'))]
     N=[numpy(f) for f in sorted(glob.glob(f'{D}/{ntag}-[0-9].txt'))]
+    if not B or not N:
+        continue
     print(tag, len(B), 'rounds')
     tb=[];tn=[]
     for k in order:
