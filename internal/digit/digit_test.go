@@ -557,11 +557,11 @@ func TestLoad(t *testing.T) {
 func TestLoadFIFO(t *testing.T) {
 	mkfifo, err := exec.LookPath("mkfifo")
 	if err != nil {
-		t.Skip("no mkfifo here")
+		testutil.Unavailable(t, "no mkfifo here")
 	}
 	path := filepath.Join(t.TempDir(), "pipe.png")
 	if out, err := exec.Command(mkfifo, path).CombinedOutput(); err != nil {
-		t.Skipf("mkfifo: %v: %s", err, out)
+		testutil.Unavailable(t, "mkfifo: %v: %s", err, out)
 	}
 	done := make(chan error, 1)
 	go func() {
