@@ -7,18 +7,34 @@ import (
 	"github.com/mnist-cl/mnist-cl/cl"
 )
 
-// Shape is one GEMM of the pass as Gemm sees it, after an A B^T has become
-// A B with a transposed B: C[M,N] = op(A) B, op(A) = A^T when TransA.
+// Shape is one GEMM of the pass as Gemm runs it: C[M,N] = op(A) op(B),
+// op(A) = A^T when TransA (gemm_reg_tn), op(B) = B^T when TransB
+// (gemm_reg_nt, which packs B^T and so takes its blocks without k-chunks),
+// never both.
 type Shape struct {
-	TransA  bool
-	M, N, K int
+	TransA, TransB bool
+	M, N, K        int
+}
+
+// Form is the shape's product form.
+func (s Shape) Form() Form {
+	switch {
+	case s.TransA:
+		return TransA
+	case s.TransB:
+		return TransB
+	}
+	return NN
 }
 
 // String names the shape as the benchmarks do: form M x K x N.
 func (s Shape) String() string {
 	f := "AB"
-	if s.TransA {
+	switch {
+	case s.TransA:
 		f = "AtB"
+	case s.TransB:
+		f = "ABt"
 	}
 	return fmt.Sprintf("%s %dx%dx%d", f, s.M, s.K, s.N)
 }
@@ -140,12 +156,20 @@ func (r Registers) DefaultBlock(n int) Block {
 // Candidates are the blocks worth timing for sh on these registers, the
 // default first: at the default's width, the width that covers N (up to 64
 // columns) and half that, the tallest block that fits and one two rows
-// shorter, each at a few k-chunks; thin outputs
-// also try uncompensated blocks (Tune's check against cpuref decides
-// whether blocked summation is accurate enough at the shape). Every one
-// fits the registers, so none spills, and a width takes at most two builds.
+// shorter, each at a few k-chunks (an A B^T, whose gemm_reg_nt sums k in
+// one chunk, at that one only); thin outputs also try uncompensated blocks
+// (Tune's check against cpuref decides whether blocked summation is
+// accurate enough at the shape). Every one fits the registers, so none
+// spills, and a width takes at most two builds.
 func (r Registers) Candidates(sh Shape) []Block {
 	def := r.DefaultBlock(sh.N)
+	kcs := []int{defaultKC}
+	switch {
+	case sh.TransB:
+		kcs, def.KC = []int{0}, 0
+	case sh.K > defaultKC/2:
+		kcs = append(kcs, defaultKC/2, 0)
+	}
 	out := []Block{def}
 	add := func(b Block) {
 		for _, o := range out {
@@ -155,14 +179,10 @@ func (r Registers) Candidates(sh Shape) []Block {
 		}
 		out = append(out, b)
 	}
-	kcs := []int{defaultKC}
-	if sh.K > defaultKC/2 {
-		kcs = append(kcs, defaultKC/2, 0)
-	}
 	if def.Compensated {
 		for _, tm := range []int{r.tallest(1, false, maxRows), minRows} {
 			if tm > 0 && r.fits(tm, 1, false) {
-				add(Block{TM: tm, TNV: 1, KC: defaultKC})
+				add(Block{TM: tm, TNV: 1, KC: kcs[0]})
 			}
 		}
 		return out
@@ -190,7 +210,7 @@ func nearest(t map[Shape]Block, sh Shape) (Block, bool) {
 	best, found := math.Inf(1), Block{}
 	ok := false
 	for s, b := range t {
-		if s.TransA != sh.TransA || s.N != sh.N {
+		if s.TransA != sh.TransA || s.TransB != sh.TransB || s.N != sh.N {
 			continue
 		}
 		d := math.Abs(math.Log(float64(s.M)/float64(sh.M))) + math.Abs(math.Log(float64(s.K)/float64(sh.K)))

@@ -21,9 +21,14 @@ func TestBlocksFitTheRegisters(t *testing.T) {
 			t.Errorf("%+v: default for 10 columns %v, want %v", c.regs, got, c.thin)
 		}
 		programs := map[Block]bool{}
-		for _, sh := range []Shape{{M: 128, N: 512, K: 784}, {TransA: true, M: 784, N: 512, K: 128}, {M: 128, N: 10, K: 256}, {M: 7, N: 37, K: 3}} {
+		for _, sh := range []Shape{{M: 128, N: 512, K: 784}, {TransA: true, M: 784, N: 512, K: 128}, {M: 128, N: 10, K: 256}, {M: 7, N: 37, K: 3},
+			{TransB: true, M: 128, N: 512, K: 256}, {TransB: true, M: 128, N: 256, K: 10}} {
 			cands := c.regs.Candidates(sh)
-			if len(cands) == 0 || cands[0] != c.regs.DefaultBlock(sh.N) {
+			def := c.regs.DefaultBlock(sh.N)
+			if sh.TransB {
+				def.KC = 0 // gemm_reg_nt sums k in one chunk
+			}
+			if len(cands) == 0 || cands[0] != def {
 				t.Errorf("%+v %v: candidates %v do not start with the default", c.regs, sh, cands)
 			}
 			for _, b := range cands {
@@ -32,6 +37,9 @@ func TestBlocksFitTheRegisters(t *testing.T) {
 				}
 				if !b.valid() || (b.TM > 1 && !c.regs.fits(b.TM, b.TNV, b.Compensated)) {
 					t.Errorf("%+v %v: candidate %v does not fit", c.regs, sh, b)
+				}
+				if sh.TransB && b.KC != 0 {
+					t.Errorf("%+v %v: candidate %v has a k-chunk gemm_reg_nt would ignore", c.regs, sh, b)
 				}
 			}
 		}

@@ -151,7 +151,7 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
 
-	blk := s.blockFor(Shape{TransA: transA, M: m, N: n, K: k})
+	blk := s.blockFor(Shape{TransA: transA, TransB: transB, M: m, N: n, K: k})
 	if transB {
 		return s.launchNT(blk, m, n, k, a, lda, b, ldb, c, f)
 	}
@@ -203,23 +203,26 @@ func (s *Set) blockFor(sh Shape) Block {
 	return s.regs.DefaultBlock(sh.N)
 }
 
-// GemmBlock is Gemm's C = op(A) B with block b, whatever the tuning says:
-// what the tuner times.
+// GemmBlock is Gemm's C = op(A) op(B) with block b, whatever the tuning
+// says: what the tuner times, with the kernel Gemm runs for the shape.
 func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
 	if s.kind != GemmRegister {
 		return fmt.Errorf("gemm block %v: the %v GEMM has no blocks", b, s.kind)
 	}
-	if !b.valid() {
-		return fmt.Errorf("gemm block %+v: not one gemm_reg.cl builds", b)
+	if !b.valid() || (sh.TransA && sh.TransB) {
+		return fmt.Errorf("gemm block %+v, %v: not one gemm_reg.cl builds", b, sh)
 	}
 	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {
 		return fmt.Errorf("gemm %v: %w", sh, err)
 	}
-	lda := sh.K
+	lda, ldb := sh.K, sh.N
 	if sh.TransA {
 		lda = sh.M
 	}
-	return s.launchReg(b, sh.TransA, sh.M, sh.N, sh.K, a, lda, bm, sh.N, c, Fused{})
+	if sh.TransB {
+		return s.launchNT(b, sh.M, sh.N, sh.K, a, lda, bm, sh.K, c, Fused{})
+	}
+	return s.launchReg(b, sh.TransA, sh.M, sh.N, sh.K, a, lda, bm, ldb, c, Fused{})
 }
 
 // launchReg launches gemm_reg.cl's kernel of blk (building it on first use).
@@ -239,7 +242,12 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 	return s.enqueue(kern, []int{(m + blk.TM - 1) / blk.TM, (n + tn - 1) / tn}, []int{1, 1}, m, n, k)
 }
 
-// setRegArgs sets the arguments gemm_reg.cl's kernels share, with k-chunk kc.
+// regArgs is the count of arguments gemm_reg.cl's kernels share (setRegArgs);
+// gemm_reg_nt's panel comes after them.
+const regArgs = 22
+
+// setRegArgs sets the regArgs arguments gemm_reg.cl's kernels share, with
+// k-chunk kc.
 func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
 	aux, colSum, wantSum := f.Aux, f.ColSum, int32(0)
 	if aux == nil {
@@ -294,7 +302,7 @@ func (s *Set) launchNT(blk Block, m, n, k int, a *cl.Buffer, lda int, b *cl.Buff
 	if err := setRegArgs(ks[2], k, m, n, k, a, lda, b, ldb, c, f); err != nil {
 		return err
 	}
-	if err := ks[2].SetArgsFrom(22, cl.Local(4*k*tn)); err != nil {
+	if err := ks[2].SetArgsFrom(regArgs, cl.Local(4*k*tn)); err != nil {
 		return err
 	}
 	blocks := (m + blk.TM - 1) / blk.TM

@@ -137,11 +137,10 @@ func (l Launch) Dims(rows int) (m, n, k int) {
 	return m, n, k
 }
 
-// Shape is the GEMM as the tuner and kernels.Set see it at rows rows (an
-// A B^T is tuned as the A B of its transposed B).
+// Shape is the GEMM as the tuner and kernels.Set see it at rows rows.
 func (l Launch) Shape(rows int) kernels.Shape {
 	m, n, k := l.Dims(rows)
-	return kernels.Shape{TransA: l.Form == kernels.TransA, M: m, N: n, K: k}
+	return kernels.Shape{TransA: l.Form == kernels.TransA, TransB: l.Form == kernels.TransB, M: m, N: n, K: k}
 }
 
 // Plan is one training step of a network, declared once from the widths

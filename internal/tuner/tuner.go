@@ -96,8 +96,12 @@ func newOperands(s *kernels.Set, sh kernels.Shape, rng *rand.Rand) (*operands, e
 	if sh.TransA {
 		ar, ac = sh.K, sh.M
 	}
-	a32, b32 := random(rng, ar*ac), random(rng, sh.K*sh.N)
-	want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(sh.K, sh.N, b32), sh.TransA, false)
+	br, bc := sh.K, sh.N
+	if sh.TransB {
+		br, bc = sh.N, sh.K
+	}
+	a32, b32 := random(rng, ar*ac), random(rng, br*bc)
+	want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(br, bc, b32), sh.TransA, sh.TransB)
 	o := &operands{got: make([]float32, sh.M*sh.N), want: want, poison: make([]float32, sh.M*sh.N)}
 	for i := range o.poison {
 		o.poison[i] = float32(math.NaN())
@@ -155,10 +159,10 @@ func tuneShape(ctx context.Context, s *kernels.Set, sh kernels.Shape, rng *rand.
 		return Choice{}, err
 	}
 	defer o.release()
-	regs := s.Registers()
-	ch := Choice{Shape: sh, Default: regs.DefaultBlock(sh.N)}
+	cands := s.Registers().Candidates(at)
+	ch := Choice{Shape: sh, Default: cands[0]}
 	best := math.Inf(1)
-	for _, cand := range regs.Candidates(at) {
+	for _, cand := range cands {
 		if err := ctx.Err(); err != nil {
 			return ch, err
 		}

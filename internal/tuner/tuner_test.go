@@ -18,8 +18,8 @@ import (
 // trainingShapes are the eight GEMMs of a 784-512-256-10 step at batch 128.
 var trainingShapes = []kernels.Shape{
 	{M: 128, N: 512, K: 784}, {TransA: true, M: 784, N: 512, K: 128},
-	{M: 128, N: 256, K: 512}, {TransA: true, M: 512, N: 256, K: 128}, {M: 128, N: 512, K: 256},
-	{M: 128, N: 10, K: 256}, {TransA: true, M: 256, N: 10, K: 128}, {M: 128, N: 256, K: 10},
+	{M: 128, N: 256, K: 512}, {TransA: true, M: 512, N: 256, K: 128}, {TransB: true, M: 128, N: 512, K: 256},
+	{M: 128, N: 10, K: 256}, {TransA: true, M: 256, N: 10, K: 128}, {TransB: true, M: 128, N: 256, K: 10},
 }
 
 // registerFiles are AVX-512's and AVX2's: whichever CPU runs the tests, the
@@ -39,7 +39,7 @@ func newSet(t *testing.T, regs kernels.Registers) *kernels.Set {
 
 // TestEveryCandidateIsCorrect runs every block Tune may choose for the
 // training shapes, on either register file, on products of odd sizes of the
-// same kind (thin or wide, both forms), so that a tuning can never pick a
+// same kind (thin or wide, all three forms), so that a tuning can never pick a
 // block that is wrong off the shapes it was timed on.
 func TestEveryCandidateIsCorrect(t *testing.T) {
 	for _, regs := range registerFiles {
@@ -59,19 +59,17 @@ func TestEveryCandidateIsCorrect(t *testing.T) {
 						odd = [][3]int{{7, 10, 13}, {129, 1, 257}, {1, 10, 784}, {37, 16, 5}}
 					}
 					for _, o := range odd {
-						for _, ta := range []bool{false, true} {
-							sh := kernels.Shape{TransA: ta, M: o[0], N: o[1], K: o[2]}
-							ar, ac := sh.M, sh.K
-							if ta {
-								ar, ac = sh.K, sh.M
-							}
+						for _, f := range []kernels.Form{kernels.NN, kernels.TransA, kernels.TransB} {
+							ta, tb := f.Trans()
+							sh := kernels.Shape{TransA: ta, TransB: tb, M: o[0], N: o[1], K: o[2]}
+							ar, ac, br, bc := cpuref.Operands(sh.M, sh.N, sh.K, ta, tb)
 							a32 := cltest.Float32(cltest.Rand(rng, ar, ac, -1, 1))
-							b32 := cltest.Float32(cltest.Rand(rng, sh.K, sh.N, -1, 1))
+							b32 := cltest.Float32(cltest.Rand(rng, br, bc, -1, 1))
 							c := cltest.Buffer(t, ctx, q, sh.M*sh.N, nil)
-							if err := s.GemmBlock(b, sh, cltest.Buffer(t, ctx, q, ar*ac, a32), cltest.Buffer(t, ctx, q, sh.K*sh.N, b32), c); err != nil {
+							if err := s.GemmBlock(b, sh, cltest.Buffer(t, ctx, q, ar*ac, a32), cltest.Buffer(t, ctx, q, br*bc, b32), c); err != nil {
 								t.Fatal(err)
 							}
-							want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(sh.K, sh.N, b32), ta, false)
+							want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(br, bc, b32), ta, tb)
 							if e := cpuref.RelErr(cltest.Read(t, q, c, sh.M*sh.N), want); !(e <= 1e-5) {
 								t.Fatalf("block %v on %v: relative error %.3g", b, sh, e)
 							}
