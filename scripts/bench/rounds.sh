@@ -1,6 +1,7 @@
 #!/bin/sh
-# rounds.sh: side-by-side figures that survive this VM's drifting speed.
-# Each of N rounds (default 5) runs mnist-cl bench and OpenBLAS's sgemm
+# rounds.sh: a benchmark sitting, side-by-side figures that survive this
+# VM's drifting speed. It measures the fma peak (peak.sh, into OUT/peak.txt)
+# and the CPU (lscpu), then each of N rounds (default 5) runs mnist-cl bench and OpenBLAS's sgemm
 # through numpy with the CPU's own kernels, then both again built for AVX2
 # (PoCL compiling for Haswell, 16 ymm registers; OpenBLAS's Haswell
 # kernels); then three rounds of train --epochs 3 beside PyTorch's epochs,
@@ -12,9 +13,13 @@
 #
 #   sh scripts/bench/rounds.sh OUT [ROUNDS]
 set -eu
+OUT=${1:?usage: rounds.sh OUT [ROUNDS]}; N=${2:-5}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # before the cd below, which a relative OUT would follow
 cd "$(dirname "$0")/../.."
-OUT=${1:?usage: rounds.sh OUT [ROUNDS]}; N=${2:-5}; mkdir -p "$OUT"
 A="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE"
+lscpu > "$OUT/lscpu.txt"
+sh scripts/bench/peak.sh > "$OUT/peak.txt" 2>&1
 H="env POCL_LLVM_CPU_NAME=haswell POCL_KERNELLIB_NAME=avx2 MNISTCL_REGISTERS=16x8"
 cache=$(mktemp -d)
 for i in $(seq "$N"); do
