@@ -46,8 +46,14 @@ func (s *Set) PeakFMA() (float64, error) {
 		err := s.q.Finish()
 		return time.Since(start), err
 	}
+	// The first launch may include PoCL's compile of the kernel for this
+	// work-group size (hundreds of ms with its cache empty); sizing the run
+	// from it would leave a loop of launch overhead to time.
 	iters := 1 << 10
 	d, err := run(iters)
+	if err == nil {
+		d, err = run(iters)
+	}
 	for err == nil && d < 20*time.Millisecond && iters < 1<<26 {
 		iters *= 4
 		d, err = run(iters)
