@@ -198,6 +198,37 @@ static inline __attribute__((always_inline)) void accumulate(float16 *acc, float
 #endif
 }
 
+// kstep adds term k of one block: B's row k (from B itself, or from panel
+// when packed) times the block's TM elements of op(A)'s column k, and the
+// row to the column sums when colsum. rows are the block's rows of op(A),
+// already clamped inside M. overread says B's 16-float loads from j0 stay
+// inside the buffer at this k (see loadRow16).
+static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, __global const float *restrict A,
+							int lda, const int *rows, __global const float *restrict B,
+							int ldb, bool packed, __local const float *panel, int j0,
+							bool transA, bool guarded, bool overread, bool colsum,
+							float16 acc[TM][TNV], float16 comp[TM][TNV], float16 *cs,
+							float16 *csc)
+{
+	__global const float *brow = B + (size_t)k * ldb;
+	float16 b[TNV];
+#pragma unroll
+	for (int v = 0; v < TNV; v++)
+		b[v] = packed ? vload16(0, panel + (k - k0) * TN + 16 * v)
+			      : loadRow16(brow, j0 + 16 * v, N, guarded, overread);
+	if (colsum)
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			accumulate(&cs[v], &csc[v], 1.0f, b[v]);
+#pragma unroll
+	for (int r = 0; r < TM; r++) {
+		const float a = transA ? A[(size_t)k * lda + rows[r]] : A[(size_t)rows[r] * lda + k];
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			accumulate(&acc[r][v], &comp[r][v], a, b[v]);
+	}
+}
+
 // chunk computes terms k0 <= k < k1 of one block and stores them (adding
 // to what C holds after the first chunk, applying the epilogue after the
 // last), and adds B's column sums over the chunk to dsum when colsum. B's
@@ -223,33 +254,28 @@ static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int
 	for (int v = 0; v < TNV; v++)
 		cs[v] = csc[v] = (float16)(0.0f);
 
-	for (int k = k0; k < k1; k++) {
-		__global const float *brow = B + (size_t)k * ldb;
-		float16 b[TNV];
+	// The guards are settled here, not at every k, which made a guarded
+	// block (every block of a 10-wide product) run three to four times the
+	// instructions of a full one. A row past M reads row M-1 again: its
+	// sums are never stored. B's 16-float loads from j0 stay inside the
+	// buffer for every row but the last one or two of a thin B, so those
+	// rows take masked vector loads (overread) and only the rest scalar
+	// ones.
+	int rows[TM];
 #pragma unroll
-		for (int v = 0; v < TNV; v++)
-			b[v] = packed ? vload16(0, panel + (k - k0) * TN + 16 * v)
-				      : loadRow16(brow, j0 + 16 * v, N, guarded,
-						  (size_t)k * ldb + j0 + 16 * v + 16 <= (size_t)K * ldb);
-		if (colsum)
-#pragma unroll
-			for (int v = 0; v < TNV; v++)
-				accumulate(&cs[v], &csc[v], 1.0f, b[v]);
-#pragma unroll
-		for (int r = 0; r < TM; r++) {
-			const int i = i0 + r;
-			float a;
-			if (guarded && i >= M)
-				a = 0.0f;
-			else if (transA)
-				a = A[(size_t)k * lda + i];
-			else
-				a = A[(size_t)i * lda + k];
-#pragma unroll
-			for (int v = 0; v < TNV; v++)
-				accumulate(&acc[r][v], &comp[r][v], a, b[v]);
-		}
+	for (int r = 0; r < TM; r++)
+		rows[r] = guarded ? min(i0 + r, M - 1) : i0 + r;
+	int kv = k1;
+	if (guarded && !packed) {
+		const long room = (long)K * ldb - j0 - TN;
+		kv = clamp(room < 0 ? 0 : (int)(room / ldb) + 1, k0, k1);
 	}
+	for (int k = k0; k < kv; k++)
+		kstep(k, k0, N, A, lda, rows, B, ldb, packed, panel, j0, transA, guarded, true, colsum, acc, comp, cs,
+		      csc);
+	for (int k = kv; k < k1; k++)
+		kstep(k, k0, N, A, lda, rows, B, ldb, packed, panel, j0, transA, guarded, false, colsum, acc, comp,
+		      cs, csc);
 
 	// The epilogue is long (guarded stores, the optimiser step): one copy
 	// in a loop, not TM*TNV unrolled ones, which took 20 s per kernel to
