@@ -10,6 +10,7 @@ import (
 	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 	"github.com/mnist-cl/mnist-cl/internal/safetensors"
 	"github.com/mnist-cl/mnist-cl/kernels"
+	"github.com/mnist-cl/mnist-cl/mnist"
 )
 
 // Checkpoint is a training run between two steps: the parameters, the
@@ -225,6 +226,12 @@ func checkpointFromMetadata(m map[string]string) (*Checkpoint, error) {
 	}
 	if len(c.Sizes) < 3 {
 		return nil, fmt.Errorf("checkpoint: sizes %v: need inputs, hidden layers and outputs", c.Sizes)
+	}
+	// Every command that reads a checkpoint scores its outputs as digits
+	// (the labels index the logits), so another width is not a network of
+	// ours, whatever else the file holds.
+	if out := c.Sizes[len(c.Sizes)-1]; out != mnist.NumClasses {
+		return nil, fmt.Errorf("checkpoint: network %s has %d outputs, not one per digit (%d)", FormatSizes(c.Sizes), out, mnist.NumClasses)
 	}
 	cfg.Hidden = c.Sizes[1 : len(c.Sizes)-1]
 	c.Config = cfg

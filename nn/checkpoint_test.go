@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mnist-cl/mnist-cl/kernels"
@@ -156,6 +157,19 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		t.Errorf("with a run record: read back %q, lr %v", withRecord.RunRecord, withRecord.Config.LR)
 	}
 	c.RunRecord = ""
+
+	// A network whose outputs are not the ten digits is refused by name,
+	// even when its tensors agree with its sizes: eval would index its
+	// logits with labels up to 9.
+	five := *c
+	five.Sizes = []int{784, 7, 5}
+	five.W = [][]float32{nil, c.W[1], c.W[2][:7*5]}
+	five.B = [][]float32{nil, c.B[1], c.B[2][:5]}
+	five.VW = [][]float32{nil, c.VW[1], c.VW[2][:7*5]}
+	five.VB = [][]float32{nil, c.VB[1], c.VB[2][:5]}
+	if _, err := nn.CheckpointFromFile(five.File()); err == nil || !strings.Contains(err.Error(), "5 outputs") {
+		t.Errorf("a network of 5 outputs: got %v, want a refusal naming its outputs", err)
+	}
 
 	// Every mismatch is an error, never a panic.
 	for name, mutate := range map[string]func(){
