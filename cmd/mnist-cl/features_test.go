@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,6 +87,20 @@ func TestInterruptAndResume(t *testing.T) {
 		t.Fatalf("no resume hint after SIGINT:\n%s", stderr.String())
 	}
 	t.Logf("stopped at epoch %d step %d", epoch, step)
+
+	// Fewer epochs than the one it stopped in is refused ("stopped in epoch
+	// N", or "finished all" had the signal come between two epochs), and
+	// the file kept.
+	before, err := os.ReadFile(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, "train", "--data", smallData, "--resume", cut, "--save", cut, "--epochs", strconv.Itoa(epoch-1)); code != 2 || !strings.Contains(errs, "-resume: "+cut) {
+		t.Errorf("resume with -epochs %d, stopped in epoch %d: exit %d: %s", epoch-1, epoch, code, errs)
+	}
+	if after, err := os.ReadFile(cut); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("a refused resume changed %s (%v)", cut, err)
+	}
 
 	code, out, errs := runCmd(t, "train", "--data", smallData, "--resume", cut, "--save", cut, "--quiet")
 	if code != 0 {

@@ -318,8 +318,13 @@ func (tf *trainFlags) resumed(args []string, c *nn.Checkpoint) (nn.Config, error
 	if len(diff) > 0 {
 		return cfg, &usageError{err: fmt.Errorf("-resume: the flags change the checkpoint's settings (%s); a resumed run keeps them, only -epochs may change", strings.Join(diff, "; "))}
 	}
-	if c.Epoch >= cfg.Epochs && c.Step == 0 {
-		return cfg, &usageError{err: fmt.Errorf("-resume: %s finished all %d epochs; give -epochs above %d to train on", tf.resume, cfg.Epochs, c.Epoch)}
+	// A run with no epochs left would train nothing and, mid-epoch, save a
+	// position outside itself that no command could read back.
+	switch {
+	case c.Epoch >= cfg.Epochs && c.Step == 0:
+		return cfg, &usageError{err: fmt.Errorf("-resume: %s finished all %d epochs; give -epochs above %d to train on", tf.resume, c.Epoch, c.Epoch)}
+	case c.Epoch >= cfg.Epochs:
+		return cfg, &usageError{err: fmt.Errorf("-resume: %s stopped in epoch %d; give -epochs %d or more to finish it", tf.resume, c.Epoch+1, c.Epoch+1)}
 	}
 	return cfg, nil
 }
