@@ -104,6 +104,7 @@ func TestBadFlags(t *testing.T) {
 
 func TestFailures(t *testing.T) {
 	dir := t.TempDir()
+	fifo := filepath.Join(fifoData(t), "t10k-labels-idx1-ubyte.gz")
 	// A kernel with a type error: the compiler's log must reach the user.
 	broken := kernelCopy(t, "layers.cl", "Z[i] += b[i % cols];", "Z[i] += b[i % cols] + undeclared_thing;")
 	cases := []struct {
@@ -120,6 +121,11 @@ func TestFailures(t *testing.T) {
 		{[]string{"verify", "--data", smallData, "--hidden", "4", "--batch", "16000000"}, "2^31-1"},
 		{[]string{"train", "--data", smallData, "--metrics", dir}, "not a regular file"},
 		{[]string{"train", "--data", fifoData(t)}, "not a regular file"},
+		// Opening a FIFO waits for a writer: each file argument is checked
+		// first, so none of these hangs.
+		{[]string{"train", "--data", smallData, "--resume", fifo}, "is a FIFO"},
+		{[]string{"eval", "-model", fifo, "--data", smallData}, "is a FIFO"},
+		{[]string{"serve", "-metrics", fifo, "-addr", "127.0.0.1:0"}, "is a FIFO"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCmd(t, c.args...)

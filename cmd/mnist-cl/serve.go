@@ -7,9 +7,9 @@ import (
 	"io"
 	"log"
 	"net"
-	"os"
 	"time"
 
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 	"github.com/mnist-cl/mnist-cl/internal/web"
 	"github.com/mnist-cl/mnist-cl/mnist"
 	"github.com/mnist-cl/mnist-cl/nn"
@@ -74,9 +74,9 @@ func runServe(e *env, args []string) error {
 }
 
 func readMetrics(path string) (*web.Board, error) {
-	f, err := os.Open(path)
+	f, _, err := atomicfile.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
+		return nil, fmt.Errorf("read metrics %s: %w", path, err)
 	}
 	defer f.Close()
 	return web.ReadMetrics(f, path)

@@ -8,12 +8,13 @@ import (
 	"os"
 )
 
-// Read opens path and hands it to read, naming path in any error.
+// Read opens path (a regular file, see OpenRegular) and hands it to read,
+// naming path in any error.
 func Read[T any](path string, read func(io.Reader) (T, error)) (T, error) {
 	var zero T
-	f, err := os.Open(path)
+	f, _, err := OpenRegular(path)
 	if err != nil {
-		return zero, fmt.Errorf("read %s: %w", path, WithoutPath(err))
+		return zero, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
 	v, err := read(f)
@@ -31,4 +32,23 @@ func WithoutPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// OpenRegular opens path for reading once it is known to be a regular file,
+// and returns its information too: opening a named pipe waits for a writer
+// (a hang that Ctrl-C cannot end), and reading a device might never end. Its
+// errors leave the path to the caller, which names it.
+func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, WithoutPath(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("is %s, not a regular file", Kind(fi.Mode()))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, WithoutPath(err)
+	}
+	return f, fi, nil
 }

@@ -12,10 +12,11 @@ import (
 	"maps"
 	"math"
 	"math/bits"
-	"os"
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/mnist-cl/mnist-cl/internal/atomicfile"
 )
 
 // MaxHeaderSize is the largest JSON header, in bytes, that Read accepts and
@@ -214,18 +215,11 @@ func appendString(b *bytes.Buffer, s string) {
 
 // ReadFile reads the safetensors file at path, which must be a regular file.
 func ReadFile(path string) (*File, error) {
-	fh, err := os.Open(path)
+	fh, fi, err := atomicfile.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
 	}
 	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("safetensors: %s is not a regular file", path)
-	}
 	f, err := read(bufio.NewReaderSize(fh, chunkSize), fi.Size())
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
