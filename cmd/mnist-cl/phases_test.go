@@ -171,8 +171,11 @@ func TestStopWhileFetching(t *testing.T) {
 func TestStopWhileBuildingKernels(t *testing.T) {
 	cache, env := phaseEnv(t, "MNISTCL_TUNE=off")
 	env = append(env, "POCL_CACHE_DIR="+t.TempDir())
-	signalIn(t, phase{args: []string{"train", "--data", smallData, "--quiet"}, env: env, trigger: "device ",
-		delay: 500 * time.Millisecond, sig: syscall.SIGTERM, want: "while building the kernels", out: cache})
+	// With -metrics too: the process exits within the build, past every
+	// deferred cleanup, so no output file may have been started yet.
+	signalIn(t, phase{args: []string{"train", "--data", smallData, "--quiet", "--metrics", filepath.Join(cache, "m.jsonl")},
+		env: env, trigger: "device ", delay: 500 * time.Millisecond, sig: syscall.SIGTERM, want: "while building the kernels",
+		out: cache})
 }
 
 // TestStopWhileTuning signals train once the tuner has measured a shape:

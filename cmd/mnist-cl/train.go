@@ -63,11 +63,9 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	tf := &r.tf
-	mw, err := tf.openOutputs()
-	if err != nil {
+	if err := tf.checkOutputs(); err != nil {
 		return err
 	}
-	defer mw.abort()
 	dash, err := tf.startDashboard(e)
 	if err != nil {
 		return err
@@ -79,6 +77,14 @@ func runTrain(e *env, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	// Only now: a signal while the kernels build ends the process at once
+	// (env.exitAtOnce), past every deferred call, so a metrics file made
+	// before that would be left half-written beside its target.
+	mw, err := tf.newMetrics()
+	if err != nil {
+		return err
+	}
+	defer mw.abort()
 	// Decoding the gzipped files grew buffers that are garbage now; give
 	// them back before the device copies of the images are made.
 	debug.FreeOSMemory()
@@ -242,16 +248,21 @@ func (tf *trainFlags) loop(e *env, t *nn.Trainer, cfg nn.Config, bar *progressBa
 	}
 }
 
-// openOutputs checks that every output can be written, before training
-// rather than after hours of it, and opens the metrics file if asked for.
-func (tf *trainFlags) openOutputs() (*metricsWriter, error) {
+// checkOutputs checks that every output can be written, before training
+// rather than after hours of it.
+func (tf *trainFlags) checkOutputs() error {
 	for _, out := range []string{tf.save, tf.plot, tf.metrics, tf.plotAugment} {
 		if out != "" {
 			if err := atomicfile.CheckWritable(out); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
+	return nil
+}
+
+// newMetrics starts the -metrics file, nil without one.
+func (tf *trainFlags) newMetrics() (*metricsWriter, error) {
 	if tf.metrics == "" {
 		return nil, nil
 	}
