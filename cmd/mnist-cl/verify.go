@@ -81,12 +81,26 @@ func runVerify(e *env, args []string) error {
 // verifyBoth checks one step on random inputs (uniform pixels, random labels)
 // and one on the first batch of the training set gathered on the device,
 // distorted as cfg's augmentation distorts epoch 1, whose X it then checks
-// in aug (nil without augmentation).
+// in aug (nil without augmentation). Each step has a fresh network from the
+// seed's weights, the first released before the second is made, so that
+// the device holds one at a time, as the size check before it assumes.
 func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real []verify.Check, aug *verify.Check, err error) {
 	sizes := nn.Sizes(train.Pixels(), cfg.Hidden, mnist.NumClasses)
+	if random, err = verifyRandom(rt, sizes, cfg); err != nil {
+		return nil, nil, nil, err
+	}
+	if real, aug, err = verifyMNIST(rt, sizes, train, cfg); err != nil {
+		return nil, nil, nil, err
+	}
+	return random, real, aug, nil
+}
+
+// verifyRandom checks one step on a batch of uniform pixels and random
+// labels drawn from cfg's seed.
+func verifyRandom(rt *nn.Runtime, sizes []int, cfg nn.Config) ([]verify.Check, error) {
 	net, err := newVerifyNetwork(rt, sizes, cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	defer net.Release()
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xfeed))
@@ -99,31 +113,36 @@ func verifyBoth(rt *nn.Runtime, train *mnist.Set, cfg nn.Config) (random, real [
 		labels[i] = int32(rng.IntN(mnist.NumClasses))
 	}
 	if err := net.SetBatch(x, labels); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	if random, err = verify.Step(net, cfg.Batch, cfg.Hyper(cfg.LR)); err != nil {
-		return nil, nil, nil, fmt.Errorf("verify random batch: %w", err)
-	}
-
-	// A fresh network for the real batch, so both start from the seed's weights.
-	net2, err := newVerifyNetwork(rt, sizes, cfg)
+	checks, err := verify.Step(net, cfg.Batch, cfg.Hyper(cfg.LR))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, fmt.Errorf("verify random batch: %w", err)
 	}
-	defer net2.Release()
+	return checks, nil
+}
+
+// verifyMNIST checks one step on the training set's first batch, gathered
+// (and distorted) on the device, and the gather itself in aug.
+func verifyMNIST(rt *nn.Runtime, sizes []int, train *mnist.Set, cfg nn.Config) (real []verify.Check, aug *verify.Check, err error) {
+	net, err := newVerifyNetwork(rt, sizes, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer net.Release()
 	rows := min(cfg.Batch, train.Len())
 	d, err := rt.Upload(train.Slice(0, rows))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	defer d.Release()
-	if aug, err = gatherVerified(net2, d, train.Slice(0, rows), cfg); err != nil {
-		return nil, nil, nil, err
+	if aug, err = gatherVerified(net, d, train.Slice(0, rows), cfg); err != nil {
+		return nil, nil, err
 	}
-	if real, err = verify.Step(net2, rows, cfg.Hyper(cfg.LR)); err != nil {
-		return nil, nil, nil, fmt.Errorf("verify MNIST batch: %w", err)
+	if real, err = verify.Step(net, rows, cfg.Hyper(cfg.LR)); err != nil {
+		return nil, nil, fmt.Errorf("verify MNIST batch: %w", err)
 	}
-	return random, real, aug, nil
+	return real, aug, nil
 }
 
 // newVerifyNetwork is the network of cfg with its loss and, for momentum,
