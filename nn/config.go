@@ -139,13 +139,14 @@ func (c Config) Validate() error {
 	if err := c.Augment.validate(); err != nil {
 		return err
 	}
-	if c.Schedule == StepDecay {
-		if c.StepEvery <= 0 {
-			return fmt.Errorf("step-every: must be positive, got %d", c.StepEvery)
-		}
-		if !(c.StepGamma > 0 && c.StepGamma <= 1) {
-			return fmt.Errorf("step-gamma: must be in (0, 1], got %v", c.StepGamma)
-		}
+	// The step schedule's settings are checked wherever they are given, not
+	// only with that schedule: a checkpoint keeps them, and one holding a
+	// NaN could never be resumed (NaN equals nothing, itself included).
+	if (c.Schedule == StepDecay || c.StepEvery != 0) && c.StepEvery <= 0 {
+		return fmt.Errorf("step-every: must be positive, got %d", c.StepEvery)
+	}
+	if (c.Schedule == StepDecay || c.StepGamma != 0) && !(c.StepGamma > 0 && c.StepGamma <= 1) {
+		return fmt.Errorf("step-gamma: must be in (0, 1], got %v", c.StepGamma)
 	}
 	return nil
 }

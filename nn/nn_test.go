@@ -203,6 +203,10 @@ func TestConfigValidate(t *testing.T) {
 		"lr NaN":      func(c *nn.Config) { c.LR = float32(math.NaN()) },
 		"lr Inf":      func(c *nn.Config) { c.LR = float32(math.Inf(1)) },
 		"epochs 0":    func(c *nn.Config) { c.Epochs = 0 },
+		// Under the default cosine schedule too: a checkpoint keeps them.
+		"step-gamma NaN": func(c *nn.Config) { c.StepGamma = float32(math.NaN()) },
+		"step-gamma 2":   func(c *nn.Config) { c.StepGamma = 2 },
+		"step-every -3":  func(c *nn.Config) { c.StepEvery = -3 },
 	}
 	if err := nn.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("default config: %v", err)
