@@ -226,17 +226,23 @@ func CreateTemp(target string) (*os.File, error) {
 // tempPrefix begins the name of every temporary file of a write of base.
 func tempPrefix(base string) string { return "." + base + ".tmp-" }
 
-// StaleAge is how long a temporary file of another process's write may go
-// unmodified before RemoveStale takes it for one a killed process left: a
+// StaleAge is how long a temporary file whose name holds no process id may
+// go unmodified before RemoveStale takes it for one a killed process left: a
 // live write of even a large checkpoint touches its file far more often.
 const StaleAge = time.Minute
+
+// LiveStaleAge is the same for a file whose writer's process id is running:
+// that writer may keep its file open between writes (train's metrics file,
+// written once an epoch), so only a file left far longer than any epoch is
+// taken for one whose process id was reused since.
+const LiveStaleAge = 24 * time.Hour
 
 // RemoveStale removes the temporary files that writes of target by other
 // processes left behind: a SIGKILL or a power cut between creating one and
 // renaming it leaves ".BASE.tmp-*" beside target, which no one else cleans
 // up. A file goes when its writer's process id (in its name) is no longer
 // running, or when it has not been written for StaleAge (a name without a
-// process id, or a process id reused since). This process's own files are
+// process id) or LiveStaleAge (a running one, reused since). This process's own files are
 // left alone, and so is everything not of target's naming. It is best
 // effort: a file it cannot remove only costs disk space.
 func RemoveStale(target string) {
@@ -261,7 +267,8 @@ func RemoveStale(target string) {
 		if err != nil {
 			continue
 		}
-		if (hasPID && !running(pid)) || time.Since(info.ModTime()) > StaleAge {
+		age := time.Since(info.ModTime())
+		if hasPID && (!running(pid) || age > LiveStaleAge) || !hasPID && age > StaleAge {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

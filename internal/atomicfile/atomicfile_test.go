@@ -235,9 +235,10 @@ func TestReadOnlyFolder(t *testing.T) {
 
 // TestWriteRemovesStaleTemps puts beside a target the temporary files that
 // killed writers leave: the next Write of that target removes those whose
-// writer is gone or that have not been written for StaleAge, and keeps its
-// own process's, a live writer's, a fresh one without a process id, and
-// every file of another name.
+// writer is gone or that have not been written for StaleAge (no process
+// id) or LiveStaleAge (a running one), and keeps its own process's, a live
+// writer's even when a minute old (a metrics file between two epochs), a
+// fresh one without a process id, and every file of another name.
 func TestWriteRemovesStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "run.safetensors")
@@ -247,28 +248,30 @@ func TestWriteRemovesStaleTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := strconv.Itoa(child.Process.Pid)
-	old := time.Now().Add(-2 * StaleAge)
+	live := strconv.Itoa(os.Getppid())
 	files := []struct {
 		name string
-		old  bool
+		age  time.Duration
 		gone bool
 	}{
-		{".run.safetensors.tmp-" + dead + "-123", false, true},
-		{".run.safetensors.tmp-" + strconv.Itoa(os.Getpid()) + "-1", true, false},
-		{".run.safetensors.tmp-" + strconv.Itoa(os.Getppid()) + "-1", false, false},
-		{".run.safetensors.tmp-" + strconv.Itoa(os.Getppid()) + "-2", true, true},
-		{".run.safetensors.tmp-4567", true, true}, // the naming before process ids
-		{".run.safetensors.tmp-4568", false, false},
-		{".other.tmp-" + dead + "-1", true, false},
-		{"run.safetensors.tmp-" + dead + "-1", true, false},
+		{".run.safetensors.tmp-" + dead + "-123", 0, true},
+		{".run.safetensors.tmp-" + strconv.Itoa(os.Getpid()) + "-1", 2 * StaleAge, false},
+		{".run.safetensors.tmp-" + live + "-1", 0, false},
+		{".run.safetensors.tmp-" + live + "-2", 2 * StaleAge, false},
+		{".run.safetensors.tmp-" + live + "-3", 2 * LiveStaleAge, true},
+		{".run.safetensors.tmp-4567", 2 * StaleAge, true}, // the naming before process ids
+		{".run.safetensors.tmp-4568", 0, false},
+		{".other.tmp-" + dead + "-1", 2 * StaleAge, false},
+		{"run.safetensors.tmp-" + dead + "-1", 2 * StaleAge, false},
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.name)
 		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if f.old {
-			if err := os.Chtimes(p, old, old); err != nil {
+		if f.age > 0 {
+			when := time.Now().Add(-f.age)
+			if err := os.Chtimes(p, when, when); err != nil {
 				t.Fatal(err)
 			}
 		}
