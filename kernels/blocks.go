@@ -64,8 +64,8 @@ func (b Block) String() string {
 // program is the part of a Block that needs its own build.
 func (b Block) program() Block { return Block{TM: b.TM, TNV: b.TNV, Compensated: b.Compensated} }
 
-// valid reports whether gemm_reg.cl builds b.
-func (b Block) valid() bool {
+// Valid reports whether gemm_reg.cl builds b.
+func (b Block) Valid() bool {
 	return b.TM >= 1 && b.TM <= 16 && b.TNV >= 1 && b.TNV <= 4 && b.KC >= 0 && !(b.Compensated && b.KC != 0)
 }
 

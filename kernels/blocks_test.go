@@ -35,7 +35,7 @@ func TestBlocksFitTheRegisters(t *testing.T) {
 				if sh.M != 7 { // the training shapes
 					programs[b.program()] = true
 				}
-				if !b.valid() || (b.TM > 1 && !c.regs.fits(b.TM, b.TNV, b.Compensated)) {
+				if !b.Valid() || (b.TM > 1 && !c.regs.fits(b.TM, b.TNV, b.Compensated)) {
 					t.Errorf("%+v %v: candidate %v does not fit", c.regs, sh, b)
 				}
 				if sh.TransB && b.KC != 0 {

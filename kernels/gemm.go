@@ -209,7 +209,7 @@ func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
 	if s.kind != GemmRegister {
 		return fmt.Errorf("gemm block %v: the %v GEMM has no blocks", b, s.kind)
 	}
-	if !b.valid() || (sh.TransA && sh.TransB) {
+	if !b.Valid() || (sh.TransA && sh.TransB) {
 		return fmt.Errorf("gemm block %+v, %v: not one gemm_reg.cl builds", b, sh)
 	}
 	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {

@@ -18,7 +18,7 @@ func (s *Set) UseTuning(t Tuning) error {
 	}
 	tuned := map[Shape]Block{}
 	for sh, b := range t {
-		if !b.valid() {
+		if !b.Valid() {
 			return fmt.Errorf("tuning for %v: block %+v is not one gemm_reg.cl can build", sh, b)
 		}
 		if _, err := s.regKernels(b); err != nil {

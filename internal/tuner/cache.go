@@ -50,7 +50,8 @@ func (c *Cache) read() (*cacheFile, error) {
 }
 
 // Load returns the cached blocks for key among shapes, and the shapes that
-// have none.
+// have none. A block the kernel cannot build (a damaged or hand-edited
+// cache) counts as none: it is measured again rather than refused.
 func (c *Cache) Load(key string, shapes []kernels.Shape) (kernels.Tuning, []kernels.Shape, error) {
 	f, err := c.read()
 	if err != nil {
@@ -59,7 +60,7 @@ func (c *Cache) Load(key string, shapes []kernels.Shape) (kernels.Tuning, []kern
 	t := kernels.Tuning{}
 	var missing []kernels.Shape
 	for _, sh := range shapes {
-		if b, ok := f.Devices[key][sh.String()]; ok {
+		if b, ok := f.Devices[key][sh.String()]; ok && b.Valid() {
 			t[sh] = b
 		} else if !slices.Contains(missing, sh) {
 			missing = append(missing, sh)

@@ -128,6 +128,17 @@ func TestTuneAndCache(t *testing.T) {
 	if err := s.UseTuning(kernels.Tuning{shapes[0]: {TM: 0, TNV: 9}}); err == nil {
 		t.Fatal("an impossible block was accepted")
 	}
+	// So is a cache that parses but holds a block the kernel cannot build:
+	// Apply measures that shape again and runs.
+	if err := cache.Store(key, kernels.Tuning{shapes[0]: {TM: 0, TNV: 9}, shapes[1]: choices[1].Block}); err != nil {
+		t.Fatal(err)
+	}
+	if _, missing, err := cache.Load(key, shapes); err != nil || len(missing) != 1 || missing[0] != shapes[0] {
+		t.Fatalf("cache with an impossible block: %v, missing %v", err, missing)
+	}
+	if again, err := tuner.Apply(context.Background(), s, cache, shapes, false, t.Logf); err != nil || len(again) != 1 {
+		t.Fatalf("apply over an impossible cached block: measured %v (%v)", again, err)
+	}
 }
 
 // TestCancelStoresNothing cancels tuning after its first steps: Apply
