@@ -201,7 +201,11 @@ func (tf *trainFlags) finish(e *env, t *nn.Trainer, history []plots.EpochPoint, 
 		}
 	}
 	if tf.plot != "" && len(history) > 0 {
-		if err := atomicfile.Write(tf.plot, 0o644, func(w io.Writer) error { return plots.TrainingCurves(w, history) }); err != nil {
+		label := "cross-entropy loss"
+		if t.Config().Loss == nn.MSE {
+			label = "squared-error loss (softmax)"
+		}
+		if err := atomicfile.Write(tf.plot, 0o644, func(w io.Writer) error { return plots.TrainingCurves(w, history, label) }); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 		fmt.Fprintf(e.stderr, "wrote %s\n", tf.plot)

@@ -10,10 +10,11 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
-const verifyHelp = `Runs every kernel through one forward pass, backward pass and SGD update, on a
-random batch and on a real MNIST batch, on the device and in float64 in cpuref,
-and prints each tensor's relative error ||device - cpuref||_F / ||cpuref||_F.
-Exits 1 if any tensor is outside its tolerance.`
+const verifyHelp = `Runs every kernel through one forward pass, backward pass and update (the
+-optimizer's: Nesterov momentum by default), on a random batch and on a real
+MNIST batch, on the device and in float64 in cpuref, and prints each tensor's
+relative error ||device - cpuref||_F / ||cpuref||_F. Exits 1 if any tensor is
+outside its tolerance.`
 
 func runVerify(e *env, args []string) error {
 	fs := newFlags("verify")

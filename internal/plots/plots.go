@@ -70,11 +70,12 @@ type EpochPoint struct {
 }
 
 // TrainingCurves writes a 1000x450 PNG with two panels: on the left the
-// training and validation loss per epoch, on the right the training and
+// training and validation loss per epoch, its axis named lossLabel (the
+// run's loss, such as "cross-entropy loss"), on the right the training and
 // validation accuracy per epoch in percent. One epoch gives single points.
 // It fails on no epochs, a loss that is not finite, or an accuracy outside
 // [0, 1] (which most likely means percentages were passed).
-func TrainingCurves(w io.Writer, epochs []EpochPoint) error {
+func TrainingCurves(w io.Writer, epochs []EpochPoint, lossLabel string) error {
 	const ctx = "training curves"
 	if len(epochs) == 0 {
 		return errors.New(ctx + ": no epochs")
@@ -101,7 +102,7 @@ func TrainingCurves(w io.Writer, epochs []EpochPoint) error {
 		lo, hi = min(lo, e.Epoch), max(hi, e.Epoch)
 	}
 
-	left, err := curvePanel("Loss per epoch", "cross-entropy loss", loss, lo, hi)
+	left, err := curvePanel("Loss per epoch", lossLabel, loss, lo, hi)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ctx, err)
 	}

@@ -88,7 +88,7 @@ func TestTrainingCurves(t *testing.T) {
 		{"curves-one-epoch", curves()[:1]},
 	} {
 		var b bytes.Buffer
-		if err := TrainingCurves(&b, tc.epochs); err != nil {
+		if err := TrainingCurves(&b, tc.epochs, "cross-entropy loss"); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		decode(t, tc.name, b.Bytes(), 1000, 450)
@@ -103,7 +103,7 @@ func TestTrainingCurvesBadInput(t *testing.T) {
 	for name, epochs := range map[string][]EpochPoint{
 		"empty": nil, "NaN loss": nan, "accuracy in percent": percent,
 	} {
-		if err := TrainingCurves(&bytes.Buffer{}, epochs); err == nil {
+		if err := TrainingCurves(&bytes.Buffer{}, epochs, "cross-entropy loss"); err == nil {
 			t.Errorf("%s: no error", name)
 		} else if !strings.HasPrefix(err.Error(), "training curves: ") {
 			t.Errorf("%s: error %q lacks its context", name, err)
