@@ -43,7 +43,9 @@ func trainAugmented(t *testing.T, said string, flags ...string) (run []string, c
 }
 
 // checkAugmentResume resumes the run saved in ck with each of changes (each
-// refused as a usage error naming the augmentation), then as it was.
+// refused as a usage error naming the augmentation), then as it was, with
+// -plot-augment but no distortion flag: the checkpoint's augmentation is
+// the run's.
 func checkAugmentResume(t *testing.T, run []string, ck string, changes ...[]string) {
 	t.Helper()
 	resume := slices.Concat(run, []string{"--epochs", "2", "--resume", ck})
@@ -53,9 +55,13 @@ func checkAugmentResume(t *testing.T, run []string, ck string, changes ...[]stri
 			t.Fatalf("resume with %v: exit %d, %q", c, code, errorLine(stderr))
 		}
 	}
-	code, stdout, stderr := runCmd(t, resume...)
+	pic := filepath.Join(t.TempDir(), "resumed.png")
+	code, stdout, stderr := runCmd(t, slices.Concat(resume, []string{"--plot-augment", pic})...)
 	if code != 0 || !strings.Contains(stdout, "epoch  2") {
 		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if fi, err := os.Stat(pic); err != nil || fi.Size() == 0 {
+		t.Errorf("resume -plot-augment: %v", err)
 	}
 }
 

@@ -134,9 +134,6 @@ func parseTrain(e *env, args []string) (*trainRun, error) {
 	if err := r.tf.check(); err != nil {
 		return nil, err
 	}
-	if err := r.tf.checkAugment(r.cfg); err != nil {
-		return nil, err
-	}
 	if r.tf.resume != "" {
 		if r.resume, err = nn.ReadCheckpoint(r.tf.resume); err != nil {
 			return nil, err
@@ -144,6 +141,11 @@ func parseTrain(e *env, args []string) (*trainRun, error) {
 		if r.cfg, err = r.tf.resumed(args, r.resume); err != nil {
 			return nil, err
 		}
+	}
+	// On the run's own settings: a resumed run's augmentation is its
+	// checkpoint's, which the flags alone do not show.
+	if err := r.tf.checkAugment(r.cfg); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
