@@ -297,6 +297,12 @@ func (c *Checkpoint) readTensors(f *safetensors.File) error {
 			return fmt.Errorf("checkpoint: unexpected tensor %s for network %s with optimizer %s", t.Name, FormatSizes(c.Sizes), cfg.Optimizer())
 		}
 	}
+	// Train never writes one (Checkpoint refuses a diverged run), so a NaN
+	// or an infinity means a damaged or foreign file; every reader would
+	// otherwise answer with NaN probabilities.
+	if !finite(c.W, c.B, c.VW, c.VB) {
+		return fmt.Errorf("checkpoint: a parameter is not a finite number (a damaged file?)")
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package nn_test
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,6 +182,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		"missing":     func() { f.Tensors = f.Tensors[1:] },
 		"shape":       func() { f.Tensors[0].Shape = []int{784, 7} },
 		"no velocity": func() { f.Tensors = f.Tensors[:4] },
+		"NaN":         func() { f.Tensors[0].Data[5] = float32(math.NaN()) }, // a copy: fc1.weight is transposed
 	} {
 		f = c.File()
 		mutate()
