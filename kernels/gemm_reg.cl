@@ -24,8 +24,9 @@
 //   EPI_MASK       C = (op(A) B) . [Z > 0]     f'(Z1 W2 + b2) . dZ1 made where
 //                                              dZ1 = [..] W2^T is written
 // and, for gemm_reg_tn, colsum: db[j] = sum_k B[k, j], the bias gradient
-// from the delta that dW = Z^T delta already streams through registers. The
-// work-items of the first row-block do it, in extra accumulators.
+// from the delta that dW = Z^T delta has just brought into cache. The
+// work-items of the first row-block do it after their products
+// (columnSums).
 //
 // and EPI_UPDATE, for gemm_reg_tn only: the optimiser step of layers.cl's
 // update kernel applied to W (aux) and its velocity where dW = Z^T delta is
@@ -199,16 +200,14 @@ static inline __attribute__((always_inline)) void accumulate(float16 *acc, float
 }
 
 // kstep adds term k of one block: B's row k (from B itself, or from panel
-// when packed) times the block's TM elements of op(A)'s column k, and the
-// row to the column sums when colsum. rows are the block's rows of op(A),
-// already clamped inside M. overread says B's 16-float loads from j0 stay
-// inside the buffer at this k (see loadRow16).
+// when packed) times the block's TM elements of op(A)'s column k. rows are
+// the block's rows of op(A), already clamped inside M. overread says B's
+// 16-float loads from j0 stay inside the buffer at this k (see loadRow16).
 static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, __global const float *restrict A,
 							int lda, const int *rows, __global const float *restrict B,
 							int ldb, bool packed, __local const float *panel, int j0,
-							bool transA, bool guarded, bool overread, bool colsum,
-							float16 acc[TM][TNV], float16 comp[TM][TNV], float16 *cs,
-							float16 *csc)
+							bool transA, bool guarded, bool overread,
+							float16 acc[TM][TNV], float16 comp[TM][TNV])
 {
 	__global const float *brow = B + (size_t)k * ldb;
 	float16 b[TNV];
@@ -216,10 +215,6 @@ static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, __
 	for (int v = 0; v < TNV; v++)
 		b[v] = packed ? vload16(0, panel + (k - k0) * TN + 16 * v)
 			      : loadRow16(brow, j0 + 16 * v, N, guarded, overread);
-	if (colsum)
-#pragma unroll
-		for (int v = 0; v < TNV; v++)
-			accumulate(&cs[v], &csc[v], 1.0f, b[v]);
 #pragma unroll
 	for (int r = 0; r < TM; r++) {
 		const float a = transA ? A[(size_t)k * lda + rows[r]] : A[(size_t)rows[r] * lda + k];
@@ -229,30 +224,34 @@ static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, __
 	}
 }
 
+// overreadRows is how many of B's K rows (ldb floats apart) a block at
+// column j0 may read TN floats of from j0 with vector loads past N and
+// still stay inside the buffer: all but the last one or two of a thin B.
+static inline int overreadRows(int K, int ldb, int j0)
+{
+	const long room = (long)K * ldb - j0 - TN;
+	return room < 0 ? 0 : (int)min(room / ldb + 1, (long)K);
+}
+
 // chunk computes terms k0 <= k < k1 of one block and stores them (adding
 // to what C holds after the first chunk, applying the epilogue after the
-// last), and adds B's column sums over the chunk to dsum when colsum. B's
-// rows come from B itself, or when packed from panel: the chunk's rows of
-// B^T as gemm_reg_nt packs them, TN floats a row, zero past N. transA,
-// guarded, colsum and packed are compile-time constants at every call
+// last). B's rows come from B itself, or when packed from panel: the
+// chunk's rows of B^T as gemm_reg_nt packs them, TN floats a row, zero past
+// N. transA, guarded and packed are compile-time constants at every call
 // site, so inlining yields straight-line specialisations.
 static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int k0, int k1,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb, bool packed, __local const float *panel,
 		 __global float *restrict C, int ldc,
 		 int i0, int j0, bool transA, bool guarded,
-		 int epi, __global const float *restrict aux,
-		 bool colsum, float16 *dsum, const Step *st)
+		 int epi, __global const float *restrict aux, const Step *st)
 {
-	float16 acc[TM][TNV], comp[TM][TNV], cs[TNV], csc[TNV];
+	float16 acc[TM][TNV], comp[TM][TNV];
 #pragma unroll
 	for (int r = 0; r < TM; r++)
 #pragma unroll
 		for (int v = 0; v < TNV; v++)
 			acc[r][v] = comp[r][v] = (float16)(0.0f);
-#pragma unroll
-	for (int v = 0; v < TNV; v++)
-		cs[v] = csc[v] = (float16)(0.0f);
 
 	// The guards are settled here, not at every k, which made a guarded
 	// block (every block of a 10-wide product) run three to four times the
@@ -265,17 +264,12 @@ static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int
 #pragma unroll
 	for (int r = 0; r < TM; r++)
 		rows[r] = guarded ? min(i0 + r, M - 1) : i0 + r;
-	int kv = k1;
-	if (guarded && !packed) {
-		const long room = (long)K * ldb - j0 - TN;
-		kv = clamp(room < 0 ? 0 : (int)(room / ldb) + 1, k0, k1);
-	}
+	const int kv = guarded && !packed ? overreadRows(K, ldb, j0) : k1;
 	// One loop, the overread test a compare with kv: two loops, one per
 	// kind of load, measured no faster and took a tenth longer to tune,
 	// whose time is mostly compiling.
 	for (int k = k0; k < k1; k++)
-		kstep(k, k0, N, A, lda, rows, B, ldb, packed, panel, j0, transA, guarded, k < kv, colsum, acc, comp,
-		      cs, csc);
+		kstep(k, k0, N, A, lda, rows, B, ldb, packed, panel, j0, transA, guarded, k < kv, acc, comp);
 
 	// The epilogue is long (guarded stores, the optimiser step): one copy
 	// in a loop, not TM*TNV unrolled ones, which took 20 s per kernel to
@@ -296,14 +290,34 @@ static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int
 		__global const float *arow = (epi == EPI_MASK || epi == EPI_UPDATE) ? aux + off : aux;
 		finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st);
 	}
-	if (colsum)
-#pragma unroll
-		for (int v = 0; v < TNV; v++)
-			dsum[v] += cs[v] + csc[v];
 }
 
-// tile computes one block from B in global memory, chunk by chunk, then
-// stores (or steps with) the column sums.
+// columnSums sums B's K rows over the block's columns into dsum, the bias
+// gradient db[j] = sum_k delta[k, j], compensated as the products are. It
+// is a pass of its own over the block's panel of B, which the products
+// have just brought into cache, rather than extra accumulators in their
+// loop: those made every specialisation of that loop twice, which doubled
+// gemm_reg_tn's compile time for the few blocks (the first row of blocks)
+// that need the sums.
+static inline __attribute__((always_inline)) void columnSums(__global const float *restrict B, int ldb, int N,
+							     int K, int j0, bool guarded, float16 *dsum)
+{
+	float16 cs[TNV], csc[TNV];
+#pragma unroll
+	for (int v = 0; v < TNV; v++)
+		cs[v] = csc[v] = (float16)(0.0f);
+	const int kv = guarded ? overreadRows(K, ldb, j0) : K;
+	for (int k = 0; k < K; k++)
+#pragma unroll
+		for (int v = 0; v < TNV; v++)
+			accumulate(&cs[v], &csc[v], 1.0f, loadRow16(B + (size_t)k * ldb, j0 + 16 * v, N, guarded, k < kv));
+#pragma unroll
+	for (int v = 0; v < TNV; v++)
+		dsum[v] = cs[v] + csc[v];
+}
+
+// tile computes one block from B in global memory, chunk by chunk, then,
+// when colsum, the column sums, which it stores (or steps b with).
 static inline __attribute__((always_inline)) void tile(int M, int N, int K, int kc,
 		 __global const float *restrict A, int lda,
 		 __global const float *restrict B, int ldb,
@@ -312,17 +326,15 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 		 int epi, __global const float *restrict aux,
 		 bool colsum, __global float *restrict db, const Step *st)
 {
-	float16 dsum[TNV];
-#pragma unroll
-	for (int v = 0; v < TNV; v++)
-		dsum[v] = (float16)(0.0f);
 	if (epi == EPI_UPDATE)
 		prefetchStep(aux, st->V, M, N, ldc, i0, j0, guarded, st->mu != 0.0f);
 	for (int k0 = 0; k0 < K; k0 += kc)
 		chunk(M, N, K, k0, min(k0 + kc, K), A, lda, B, ldb, false, (__local const float *)0, C, ldc, i0, j0,
-		      transA, guarded, epi, aux, colsum, dsum, st);
+		      transA, guarded, epi, aux, st);
 	if (!colsum)
 		return;
+	float16 dsum[TNV];
+	columnSums(B, ldb, N, K, j0, guarded, dsum);
 #pragma unroll 1
 	for (int v = 0; v < TNV; v++) {
 		const int j = j0 + 16 * v;
@@ -367,18 +379,13 @@ static inline int onlyEpilogue(int epi) { return epi & 3; }
 		const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};      \
 		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
 		/* Only A^T B carries column sums and the update (the host      \
-		   refuses them elsewhere): gemm_reg_nn drops their code, half  \
-		   its specialisations and so half its compile time. */         \
+		   refuses them elsewhere): gemm_reg_nn drops their code. */    \
 		const int e = transA ? epi : onlyEpilogue(epi);                 \
-		if (transA && colsum && i0 == 0) {                              \
-			if (full)                                               \
-				tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, true, db, &st); \
-			else                                                    \
-				tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, true, db, &st); \
-		} else if (full)                                                \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, false, db, &st); \
+		const bool sums = transA && colsum && i0 == 0;                  \
+		if (full)                                                       \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, sums, db, &st); \
 		else                                                            \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, false, db, &st); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, sums, db, &st); \
 	}
 
 GEMM_REG(gemm_reg_nn, false)
@@ -445,7 +452,7 @@ __kernel void gemm_reg_nt(const int M, const int N, const int K, int kc,
 	const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};
 	const int e = onlyEpilogue(epi);
 	if (i0 + TM <= M && j0 + TN <= N)
-		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, false, 0, &st);
+		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, &st);
 	else
-		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, false, 0, &st);
+		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, &st);
 }
