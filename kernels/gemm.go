@@ -106,7 +106,7 @@ type FusedStep struct {
 // Fused are the extras of one GemmFused: an epilogue with its operand (the
 // bias of EpiBias and EpiBiasReLU, Z of EpiMask), and for the A^T B form the
 // column sums of B into ColSum (db = sum over rows of delta, read in the
-// same pass as dW = Z^T delta).
+// same launch as dW = Z^T delta, from the cache that product filled).
 type Fused struct {
 	Epi    Epilogue
 	Aux    *cl.Buffer
