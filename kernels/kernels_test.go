@@ -103,6 +103,35 @@ func TestGemm(t *testing.T) {
 	}
 }
 
+// TestColumnSumsEveryRegisterFile checks A^T B with db = column sums of B,
+// which the first row of blocks sums in a pass of its own after its
+// products, with the blocks of every register file (wide, narrow,
+// compensated for thin outputs) at TestGemm's shapes. The tiled kernel and
+// the default registers are TestGemmFused's.
+func TestColumnSumsEveryRegisterFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the default registers' sums are TestGemmFused's; oclgrind need not build two more files")
+	}
+	for _, regs := range []kernels.Registers{avx2, sse} {
+		s, ctx, q := newSetOpts(t, kernels.Options{Gemm: kernels.GemmRegister, Registers: regs})
+		rng := rand.New(rand.NewPCG(cltest.Seed(t), 5))
+		for _, sh := range gemmShapes {
+			m, n, k := sh[0], sh[1], sh[2]
+			at32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1))
+			d32 := cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
+			at, d := cltest.Buffer(t, ctx, q, k*m, at32), cltest.Buffer(t, ctx, q, k*n, d32)
+			out, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
+			if err := s.GemmFused(kernels.TransA, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("registers %+v: A^T B with column sums %dx%dx%d", regs, m, n, k)
+			check(t, name, cltest.Read(t, q, out, m*n),
+				cpuref.MatMul(cpuref.Dense32(k, m, at32), cpuref.Dense32(k, n, d32), true, false), tolForward)
+			check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
+		}
+	}
+}
+
 // TestGemmFused checks every extra a GEMM can do as it writes C, on the
 // shapes of TestGemm that are not too slow to repeat, for both kernels: the
 // epilogues on A B and A B^T, and the column sums of B on A^T B.
