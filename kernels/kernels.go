@@ -197,7 +197,11 @@ func kernelsOf(p *cl.Program, names ...string) ([]*cl.Kernel, error) {
 }
 
 func (s *Set) build() error {
-	p, err := s.program("layers.cl", fmt.Sprintf("-D CS_COLS=%d -D CS_ROWS=%d", s.csCols, s.csRows))
+	opts := fmt.Sprintf("-D CS_COLS=%d -D CS_ROWS=%d", s.csCols, s.csRows)
+	if s.dev.Type == cl.DeviceCPU {
+		opts += " -D CPU_PREFETCH" // layers.cl's gather; see there
+	}
+	p, err := s.program("layers.cl", opts)
 	if err != nil {
 		return err
 	}
