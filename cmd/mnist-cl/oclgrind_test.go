@@ -135,7 +135,7 @@ func TestKernelsUnderOclgrind(t *testing.T) {
 	if out, err := exec.Command("go", "test", "-c", "-o", bin, "../../kernels").CombinedOutput(); err != nil {
 		t.Fatalf("go test -c ../../kernels: %v\n%s", err, out)
 	}
-	const checks = "--data-races --uninitialized --check-api"
+	checks := strings.Join(oclgrindChecks, " ")
 	// oclgrind simulates one work-item at a time, so the tests run as two
 	// processes side by side, split about evenly (the fused products take
 	// half of the time).
@@ -145,7 +145,7 @@ func TestKernelsUnderOclgrind(t *testing.T) {
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()
-			args := append(strings.Fields(checks), "--build-options", "-Drestrict= -DNO_PREFETCH", bin, "-test.short", part.flag)
+			args := append(slices.Clone(oclgrindChecks), "--build-options", "-Drestrict= -DNO_PREFETCH", bin, "-test.short", part.flag)
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, oclgrind, args...)
