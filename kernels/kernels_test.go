@@ -103,6 +103,24 @@ func TestGemm(t *testing.T) {
 	}
 }
 
+// checkColumnSums runs A^T B (A^T: k x m) with db = the column sums of B
+// (k x n) on random operands and holds C and db to cpuref; what prefixes
+// the failure messages.
+func checkColumnSums(t *testing.T, s *kernels.Set, ctx *cl.Context, q *cl.Queue, rng *rand.Rand, what string, m, n, k int) {
+	t.Helper()
+	at32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1))
+	d32 := cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
+	at, d := cltest.Buffer(t, ctx, q, k*m, at32), cltest.Buffer(t, ctx, q, k*n, d32)
+	out, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
+	if err := s.GemmFused(kernels.TransA, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%sA^T B with column sums %dx%dx%d", what, m, n, k)
+	check(t, name, cltest.Read(t, q, out, m*n),
+		cpuref.MatMul(cpuref.Dense32(k, m, at32), cpuref.Dense32(k, n, d32), true, false), tolForward)
+	check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
+}
+
 // TestColumnSumsEveryRegisterFile checks A^T B with db = column sums of B,
 // which the first row of blocks sums in a pass of its own after its
 // products, with the blocks of every register file (wide, narrow,
@@ -116,18 +134,7 @@ func TestColumnSumsEveryRegisterFile(t *testing.T) {
 		s, ctx, q := newSetOpts(t, kernels.Options{Gemm: kernels.GemmRegister, Registers: regs})
 		rng := rand.New(rand.NewPCG(cltest.Seed(t), 5))
 		for _, sh := range gemmShapes {
-			m, n, k := sh[0], sh[1], sh[2]
-			at32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1))
-			d32 := cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
-			at, d := cltest.Buffer(t, ctx, q, k*m, at32), cltest.Buffer(t, ctx, q, k*n, d32)
-			out, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
-			if err := s.GemmFused(kernels.TransA, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
-				t.Fatal(err)
-			}
-			name := fmt.Sprintf("registers %+v: A^T B with column sums %dx%dx%d", regs, m, n, k)
-			check(t, name, cltest.Read(t, q, out, m*n),
-				cpuref.MatMul(cpuref.Dense32(k, m, at32), cpuref.Dense32(k, n, d32), true, false), tolForward)
-			check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
+			checkColumnSums(t, s, ctx, q, rng, fmt.Sprintf("registers %+v: ", regs), sh[0], sh[1], sh[2])
 		}
 	}
 }
@@ -175,18 +182,7 @@ func TestGemmFused(t *testing.T) {
 							cltest.Read(t, q, out, m*n), c.want, tolForward)
 					}
 				}
-				// A^T B with db = column sums of B (k x n).
-				at32 := cltest.Float32(cltest.Rand(rng, k, m, -1, 1))
-				d32 := cltest.Float32(cltest.Rand(rng, k, n, -1, 1))
-				at, d := cltest.Buffer(t, ctx, q, k*m, at32), cltest.Buffer(t, ctx, q, k*n, d32)
-				out, db := cltest.Buffer(t, ctx, q, m*n, nil), cltest.Buffer(t, ctx, q, n, nil)
-				if err := s.GemmFused(kernels.TransA, m, n, k, at, d, out, kernels.Fused{ColSum: db}); err != nil {
-					t.Fatal(err)
-				}
-				name := fmt.Sprintf("gemm A^T B with column sums %dx%dx%d", m, n, k)
-				check(t, name, cltest.Read(t, q, out, m*n),
-					cpuref.MatMul(cpuref.Dense32(k, m, at32), cpuref.Dense32(k, n, d32), true, false), tolForward)
-				check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
+				checkColumnSums(t, s, ctx, q, rng, "gemm ", m, n, k)
 			}
 			// Extras that do not fit the form or the buffers are refused.
 			buf := cltest.Buffer(t, ctx, q, 64, nil)
