@@ -209,9 +209,10 @@ func TestCheckWritable(t *testing.T) {
 
 func TestReadOnlyFolder(t *testing.T) {
 	if os.Geteuid() == 0 {
-		// Not Unavailable: CI runs as root, and root may write anywhere;
-		// TestWriteRefusesFIFO and the folder checks cover the refusals.
-		t.Skip("root ignores folder permissions")
+		// Root writes anywhere, and CI runs as root: the test runs again
+		// in a process of the unprivileged user nobody.
+		runAsNobody(t, "TestReadOnlyFolder")
+		return
 	}
 	dir := t.TempDir()
 	ro := filepath.Join(dir, "ro")
@@ -287,5 +288,41 @@ func TestWriteRemovesStaleTemps(t *testing.T) {
 	}
 	if b, err := os.ReadFile(target); err != nil || string(b) != "whole" {
 		t.Errorf("target: %q %v", b, err)
+	}
+}
+
+// runAsNobody runs this package's test named test in a copy of the test
+// binary as the user nobody (uid and gid 65534), in a folder that user may
+// write to, and fails unless it ran and passed there.
+func runAsNobody(t *testing.T, test string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// os.MkdirTemp makes it 0700, and the test's own t.TempDir goes in it.
+	if err := os.Chmod(dir, 0o777|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "atomicfile.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^"+test+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil && strings.Contains(err.Error(), "operation not permitted") {
+		testutil.Unavailable(t, "cannot run a process as nobody: %v", err)
+		return
+	}
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
+		t.Fatalf("%s as nobody: %v\n%s", test, err, out)
 	}
 }
