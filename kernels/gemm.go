@@ -112,6 +112,10 @@ type Fused struct {
 	Aux    *cl.Buffer
 	ColSum *cl.Buffer
 	Step   *FusedStep
+	// Sparse says op(A) is mostly zeros (A is the input batch): the register
+	// GEMM then lists each block's nonzero terms and skips the rest (see
+	// sparse.go). A B and A^T B only; the tiled GEMM runs every term.
+	Sparse bool
 }
 
 // Gemm computes C[m,n] = op(A) op(B) in the given form, row-major and
@@ -152,6 +156,9 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 	}
 
 	blk := s.blockFor(Shape{TransA: transA, TransB: transB, M: m, N: n, K: k})
+	if f.Sparse {
+		return s.launchSparse(blk, transA, m, n, k, a, b, c, ldb, f)
+	}
 	if transB {
 		return s.launchNT(blk, m, n, k, a, lda, b, ldb, c, f)
 	}
@@ -160,6 +167,9 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 
 // checkFused checks f's operands against a product of m x n.
 func checkFused(form Form, m, n int, f Fused) error {
+	if f.Sparse && form == TransB {
+		return fmt.Errorf("zero terms are skipped in A B and A^T B only")
+	}
 	switch f.Epi {
 	case EpiNone:
 	case EpiBias, EpiBiasReLU:
@@ -235,9 +245,15 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 	if transA {
 		kern = ks[1]
 	}
-	if err := setRegArgs(kern, blk.KC, m, n, k, a, lda, b, ldb, c, f); err != nil {
+	if err := setRegArgs(kern, blk.KC, m, n, k, a, lda, b, ldb, c, f, c, 0); err != nil {
 		return err
 	}
+	return s.enqueueReg(kern, blk, transA, m, n, k)
+}
+
+// enqueueReg launches gemm_reg_nn or gemm_reg_tn, its arguments set, on
+// blk's grid: a work-item per block of C.
+func (s *Set) enqueueReg(kern *cl.Kernel, blk Block, transA bool, m, n, k int) error {
 	tn := 16 * blk.TNV
 	rows, cols := (m+blk.TM-1)/blk.TM, (n+tn-1)/tn
 	local := []int{1, 1}
@@ -253,11 +269,13 @@ func (s *Set) launchReg(blk Block, transA bool, m, n, k int, a *cl.Buffer, lda i
 
 // regArgs is the count of arguments gemm_reg.cl's kernels share (setRegArgs);
 // gemm_reg_nt's panel comes after them.
-const regArgs = 22
+const regArgs = 24
 
 // setRegArgs sets the regArgs arguments gemm_reg.cl's kernels share, with
-// k-chunk kc.
-func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused) error {
+// k-chunk kc, and for a SPARSE=1 build the term lists (any buffer and 0
+// for the others; see launchSparse).
+func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.Buffer, ldb int, c *cl.Buffer, f Fused,
+	terms *cl.Buffer, lengthsAt int) error {
 	aux, colSum, wantSum := f.Aux, f.ColSum, int32(0)
 	if aux == nil {
 		aux = c // not read without an epilogue; the argument needs a buffer
@@ -277,7 +295,7 @@ func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.B
 	}
 	h := st.Hyper
 	return kern.SetArgs(m, n, k, kc, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
-		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep))
+		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep), terms, lengthsAt)
 }
 
 // panelBytes bounds gemm_reg_nt's panel of B^T (all of k for one column
@@ -308,7 +326,7 @@ func (s *Set) launchNT(blk Block, m, n, k int, a *cl.Buffer, lda int, b *cl.Buff
 	if err != nil {
 		return err
 	}
-	if err := setRegArgs(ks[2], k, m, n, k, a, lda, b, ldb, c, f); err != nil {
+	if err := setRegArgs(ks[2], k, m, n, k, a, lda, b, ldb, c, f, c, 0); err != nil {
 		return err
 	}
 	if err := ks[2].SetArgsFrom(regArgs, cl.Local(4*k*tn)); err != nil {

@@ -50,6 +50,9 @@
 #ifndef TNV
 #define TNV 4  // float16 vectors per row of the block: 16*TNV columns of C
 #endif
+#ifndef SPARSE
+#define SPARSE 0  // 1: k skips the terms whose elements of op(A) are all zero
+#endif
 #ifndef COMPENSATED
 #define COMPENSATED 0  // 1: sum with sums.cl's compensation, see accumulate
 #endif
@@ -203,8 +206,8 @@ static inline __attribute__((always_inline)) void accumulate(float16 *acc, float
 // when packed) times the block's TM elements of op(A)'s column k. rows are
 // the block's rows of op(A), already clamped inside M. overread says B's
 // 16-float loads from j0 stay inside the buffer at this k (see loadRow16).
-static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, __global const float *restrict A,
-							int lda, const int *rows, __global const float *restrict B,
+static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, int lda,
+							__global const float *const *ap, __global const float *restrict B,
 							int ldb, bool packed, __local const float *panel, int j0,
 							bool transA, bool guarded, bool overread,
 							float16 acc[TM][TNV], float16 comp[TM][TNV])
@@ -217,7 +220,7 @@ static inline __attribute__((always_inline)) void kstep(int k, int k0, int N, __
 			      : loadRow16(brow, j0 + 16 * v, N, guarded, overread);
 #pragma unroll
 	for (int r = 0; r < TM; r++) {
-		const float a = transA ? A[(size_t)k * lda + rows[r]] : A[(size_t)rows[r] * lda + k];
+		const float a = transA ? ap[r][(size_t)k * lda] : ap[r][k];
 #pragma unroll
 		for (int v = 0; v < TNV; v++)
 			accumulate(&acc[r][v], &comp[r][v], a, b[v]);
@@ -233,14 +236,23 @@ static inline int overreadRows(int K, int ldb, int j0)
 	return room < 0 ? 0 : (int)min(room / ldb + 1, (long)K);
 }
 
+// Sparse is the block's list of terms (SPARSE builds): the k whose
+// elements of op(A) are not all zero in the block's rows, in order, from
+// nonzero_rows (A B) or nonzero_cols (A^T B); the rest add nothing. The
+// chunks then run over the list: entries k0 .. k1-1.
+typedef struct {
+	__global const int *list;
+	int len;
+} Sparse;
+
 // chunk computes terms k0 <= k < k1 of one block and stores them (adding
 // to what C holds after the first chunk, applying the epilogue after the
 // last). B's rows come from B itself, or when packed from panel: the
 // chunk's rows of B^T as gemm_reg_nt packs them, TN floats a row, zero past
 // N. transA, guarded and packed are compile-time constants at every call
 // site, so inlining yields straight-line specialisations.
-static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int k0, int k1,
-		 __global const float *restrict A, int lda,
+static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int k0, int k1, int kend,
+		 __global const float *restrict A, int lda, const Sparse *sp,
 		 __global const float *restrict B, int ldb, bool packed, __local const float *panel,
 		 __global float *restrict C, int ldc,
 		 int i0, int j0, bool transA, bool guarded,
@@ -260,16 +272,21 @@ static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int
 	// buffer for every row below kv (all but the last one or two of a thin
 	// B), so those rows take masked vector loads (overread) and only the
 	// rest scalar ones.
-	int rows[TM];
+	__global const float *ap[TM];
 #pragma unroll
-	for (int r = 0; r < TM; r++)
-		rows[r] = guarded ? min(i0 + r, M - 1) : i0 + r;
-	const int kv = guarded && !packed ? overreadRows(K, ldb, j0) : k1;
+	for (int r = 0; r < TM; r++) {
+		const int row = guarded ? min(i0 + r, M - 1) : i0 + r;
+		ap[r] = transA ? A + row : A + (size_t)row * lda;
+	}
+	const int kv = guarded && !packed ? overreadRows(K, ldb, j0) : K;
 	// One loop, the overread test a compare with kv: two loops, one per
 	// kind of load, measured no faster and took a tenth longer to tune,
 	// whose time is mostly compiling.
-	for (int k = k0; k < k1; k++)
-		kstep(k, k0, N, A, lda, rows, B, ldb, packed, panel, j0, transA, guarded, k < kv, acc, comp);
+	__global const int *restrict list = SPARSE && !packed ? sp->list : 0;
+	for (int i = k0; i < k1; i++) {
+		const int k = SPARSE && !packed ? list[i] : i;
+		kstep(k, k0, N, lda, ap, B, ldb, packed, panel, j0, transA, guarded, k < kv, acc, comp);
+	}
 
 	// The epilogue is long (guarded stores, the optimiser step): one copy
 	// in a loop, not TM*TNV unrolled ones, which took 20 s per kernel to
@@ -288,7 +305,7 @@ static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int
 			continue;
 		const size_t off = (size_t)(i0 + r) * ldc;
 		__global const float *arow = (epi == EPI_MASK || epi == EPI_UPDATE) ? aux + off : aux;
-		finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == K, epi, arow, off, st);
+		finishC16(out[r][v], C + off, j, N, guarded, k0 > 0, k1 == kend, epi, arow, off, st);
 	}
 }
 
@@ -324,12 +341,14 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 		 __global float *restrict C, int ldc,
 		 int i0, int j0, bool transA, bool guarded,
 		 int epi, __global const float *restrict aux,
-		 bool colsum, __global float *restrict db, const Step *st)
+		 bool colsum, __global float *restrict db, const Step *st, const Sparse *sp)
 {
 	if (epi == EPI_UPDATE)
 		prefetchStep(aux, st->V, M, N, ldc, i0, j0, guarded, st->mu != 0.0f);
-	for (int k0 = 0; k0 < K; k0 += kc)
-		chunk(M, N, K, k0, min(k0 + kc, K), A, lda, B, ldb, false, (__local const float *)0, C, ldc, i0, j0,
+	const int terms = SPARSE ? sp->len : K;
+	// An empty list still runs one chunk: it writes C.
+	for (int k0 = 0; k0 < terms || k0 == 0; k0 += kc)
+		chunk(M, N, K, k0, min(k0 + kc, terms), terms, A, lda, sp, B, ldb, false, (__local const float *)0, C, ldc, i0, j0,
 		      transA, guarded, epi, aux, st);
 	if (!colsum)
 		return;
@@ -368,7 +387,8 @@ static inline int onlyEpilogue(int epi) { return epi & 3; }
 			   const int colsum, __global float *restrict db,       \
 			   __global float *V, __global float *bias,             \
 			   __global float *Vb, const float lr, const float mu,  \
-			   const float wd, const int nesterov, const int keep)  \
+			   const float wd, const int nesterov, const int keep,  \
+			   __global const int *restrict terms, const int lengthsAt) \
 	{                                                                       \
 		const int i0 = get_global_id(0) * TM;                           \
 		const int j0 = get_global_id(1) * TN;                           \
@@ -376,6 +396,8 @@ static inline int onlyEpilogue(int epi) { return epi & 3; }
 			return;                                                 \
 		if (COMPENSATED || kc <= 0 || kc > K)                           \
 			kc = K;                                                 \
+		const Sparse sp = {terms + (size_t)get_global_id(0) * K,        \
+				   SPARSE ? terms[lengthsAt + get_global_id(0)] : 0}; \
 		const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};      \
 		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
 		/* Only A^T B carries column sums and the update (the host      \
@@ -383,9 +405,9 @@ static inline int onlyEpilogue(int epi) { return epi & 3; }
 		const int e = transA ? epi : onlyEpilogue(epi);                 \
 		const bool sums = transA && colsum && i0 == 0;                  \
 		if (full)                                                       \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, sums, db, &st); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, sums, db, &st, &sp); \
 		else                                                            \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, sums, db, &st); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, sums, db, &st, &sp); \
 	}
 
 GEMM_REG(gemm_reg_nn, false)
@@ -442,7 +464,7 @@ __kernel void gemm_reg_nt(const int M, const int N, const int K, int kc,
 			  __global float *V, __global float *bias,
 			  __global float *Vb, const float lr, const float mu,
 			  const float wd, const int nesterov, const int keep,
-			  __local float *panel)
+			  __global const int *restrict terms, const int lengthsAt, __local float *panel)
 {
 	const int i0 = get_global_id(0) * TM, j0 = get_group_id(1) * TN;
 	packPanel(panel, B, ldb, N, j0, 0, K);
@@ -452,7 +474,94 @@ __kernel void gemm_reg_nt(const int M, const int N, const int K, int kc,
 	const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};
 	const int e = onlyEpilogue(epi);
 	if (i0 + TM <= M && j0 + TN <= N)
-		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, &st);
+		chunk(M, N, K, 0, K, K, A, lda, (const Sparse *)0, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, &st);
 	else
-		chunk(M, N, K, 0, K, A, lda, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, &st);
+		chunk(M, N, K, 0, K, K, A, lda, (const Sparse *)0, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, &st);
 }
+
+#if SPARSE
+// The term lists of a sparse product (see Sparse), one work-item per block
+// of TM rows of op(A): list b holds the k where any of the block's rows of
+// op(A) is nonzero, at terms + b * K, and its length at terms[lengthsAt +
+// b]. A term counts as nonzero when any bit of its float is set, so -0.0
+// is kept too, which only costs its product. X is stored rows x cols.
+
+// appendBits appends base + e to out[*n..] for each bit e set in bits, in
+// order.
+static inline void appendBits(__global int *out, int *n, uint bits, int base)
+{
+	for (; bits != 0; bits &= bits - 1)
+		out[(*n)++] = base + 31 - clz(bits & (0u - bits));
+}
+
+// The lists are made 32 terms at a time: a word of flags from the loads,
+// then an append per flag set, so the stores follow the nonzero terms.
+
+// nonzero_rows lists for A B (op(A) = X): blocks of TM rows of X, terms
+// along its columns (K = cols).
+__kernel void nonzero_rows(__global const float *restrict X, const int rows, const int cols, const int lengthsAt,
+			   __global int *restrict terms)
+{
+	const int b = get_global_id(0), r0 = b * TM;
+	if (r0 >= rows)
+		return;
+	// A block sticking out of X reads its last row again.
+	__global const uint *x[TM];
+#pragma unroll
+	for (int r = 0; r < TM; r++)
+		x[r] = (__global const uint *)X + (size_t)min(r0 + r, rows - 1) * cols;
+	__global int *out = terms + (size_t)b * cols;
+	int n = 0;
+	for (int k0 = 0; k0 < cols; k0 += 32) {
+		uint bits = 0;
+		for (int e = 0; e < 32 && k0 + e < cols; e++) {
+			uint any = 0;
+#pragma unroll
+			for (int r = 0; r < TM; r++)
+				any |= x[r][k0 + e];
+			bits |= (uint)(any != 0) << e;
+		}
+		appendBits(out, &n, bits, k0);
+	}
+	terms[lengthsAt + b] = n;
+}
+
+// colFlags is a word of flags for rows r0 .. r0+31 (those below rows) of
+// a block of TM columns of X from x, whose last column is last (TM - 1 for
+// a whole block: then the loads are plain ones, where a clamped index made
+// the compiler gather, at three times the cost).
+static inline __attribute__((always_inline)) uint colFlags(__global const uint *x, int cols, int rows, int r0,
+							   int last, bool whole)
+{
+	uint bits = 0;
+	for (int e = 0; e < 32 && r0 + e < rows; e++) {
+		__global const uint *row = x + (size_t)(r0 + e) * cols;
+		uint any = 0;
+#pragma unroll
+		for (int c = 0; c < TM; c++)
+			any |= row[whole ? c : min(c, last)];
+		bits |= (uint)(any != 0) << e;
+	}
+	return bits;
+}
+
+// nonzero_cols lists for A^T B (op(A) = X^T): blocks of TM columns of X,
+// terms along its rows (K = rows).
+__kernel void nonzero_cols(__global const float *restrict X, const int rows, const int cols, const int lengthsAt,
+			   __global int *restrict terms)
+{
+	const int b = get_global_id(0), c0 = b * TM;
+	if (c0 >= cols)
+		return;
+	__global int *out = terms + (size_t)b * rows;
+	__global const uint *x = (__global const uint *)X + c0;
+	const int last = min(TM, cols - c0) - 1;
+	int n = 0;
+	for (int r0 = 0; r0 < rows; r0 += 32) {
+		const uint bits = last == TM - 1 ? colFlags(x, cols, rows, r0, last, true)
+						 : colFlags(x, cols, rows, r0, last, false);
+		appendBits(out, &n, bits, r0);
+	}
+	terms[lengthsAt + b] = n;
+}
+#endif

@@ -91,11 +91,14 @@ type Set struct {
 	programs []*cl.Program
 	regs     Registers
 	gemmReg  map[Block][3]*cl.Kernel // by Block.program(): nn, tn, nt
-	gemmTile [2][3]*cl.Kernel        // [compensated][nn, tn, nt]
-	tileEdge int
-	csCols   int
-	csRows   int
-	wg       int // work-group size of element-wise kernels
+	// gemmSparse are the SPARSE=1 builds, by Block.program(): nn, tn,
+	// nonzero_rows, nonzero_cols (sparse.go).
+	gemmSparse map[Block][4]*cl.Kernel
+	gemmTile   [2][3]*cl.Kernel // [compensated][nn, tn, nt]
+	tileEdge   int
+	csCols     int
+	csRows     int
+	wg         int // work-group size of element-wise kernels
 
 	gather, biasReLU, biasAdd, softmax, softmaxMSE, stats, mask, colSum, update, transpose *cl.Kernel
 	gatherAffine, philox                                                                   *cl.Kernel
@@ -104,6 +107,7 @@ type Set struct {
 	elasticGroup                                                                           int // work-items gather_elastic and elastic_fields may run in a group
 
 	scratch        *cl.Buffer // holds B^T for the register GEMM's A B^T form
+	terms          *cl.Buffer // the term lists of the sparse products (sparse.go)
 	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
 
 	tuned map[Shape]Block // per-shape register blocks from a tuning
@@ -133,7 +137,8 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 	if regs == (Registers{}) {
 		regs = RegistersOf(dev)
 	}
-	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][3]*cl.Kernel{}, stop: opts.Stop}
+	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][3]*cl.Kernel{},
+		gemmSparse: map[Block][4]*cl.Kernel{}, stop: opts.Stop}
 	edge := opts.TileEdge
 	switch {
 	case edge == 0 && dev.MaxWorkGroupSize >= 256:
@@ -321,12 +326,20 @@ func (s *Set) Release() {
 		}
 	}
 	s.gemmReg = map[Block][3]*cl.Kernel{}
+	for _, ks := range s.gemmSparse {
+		for _, k := range ks {
+			k.Release()
+		}
+	}
+	s.gemmSparse = map[Block][4]*cl.Kernel{}
 	for _, p := range s.programs {
 		p.Release()
 	}
 	s.programs = nil
 	s.scratch.Release()
 	s.scratch = nil
+	s.terms.Release()
+	s.terms = nil
 	s.Record(false)
 }
 

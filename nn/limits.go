@@ -19,11 +19,13 @@ type Memory struct {
 	Largest     uint64 // bytes of the largest single buffer
 	LargestName string // which buffer that is, e.g. "W2"
 	Buffers     int    // how many buffers, the scratch included
-	// Scratch is the part of Total that is the register GEMM's B^T for the
-	// A B^T products of the backward pass (the kernels allocate it at the
-	// first such product; the tiled GEMM needs none, so Need errs on the
-	// safe side there).
-	Scratch uint64
+	// Scratch is the part of Total that the register GEMM allocates for
+	// itself: B^T for the A B^T products of the backward pass and the term
+	// lists of the input layer's sparse products (the kernels allocate them
+	// at the first such product; the tiled GEMM needs neither, so Need errs
+	// on the safe side there). ScratchBuffers is how many buffers that is.
+	Scratch        uint64
+	ScratchBuffers int
 	// Unindexable names a tensor with more elements than a kernel's 32-bit
 	// index reaches, or is "" (NewNetwork refuses such a network too).
 	Unindexable string
@@ -78,7 +80,8 @@ func NeedNetwork(sizes []int, batch int, momentum bool) Memory {
 		}
 		m.add(t.Name, t.Bytes())
 		if t.Role == Scratch {
-			m.Scratch = t.Bytes()
+			m.Scratch += t.Bytes()
+			m.ScratchBuffers++
 		}
 	}
 	m.Unindexable = p.unindexable()

@@ -24,15 +24,16 @@ func TestNeedHandCount(t *testing.T) {
 		layer2   = 4 * (6 + 2 + 6 + 2 + 5*2 + 5*2)                     // W2 b2 dW2 db2 Z2 dZ2
 		rows     = 4*5*2 + 4*5 + 4*5 + 4*2 + 4*5                       // Yp, row losses, row flags, batch sums, labels
 		velocity = 4 * (12 + 3 + 6 + 2)                                // VW1 VB1 VW2 VB2
-		scratch  = 4 * 3 * 2                                           // W2^T for dZ1 = dZ2 W2^T
+		terms    = 4 * (5*4 + 5)                                       // X's term lists: rows x inputs, their lengths
+		scratch  = 4*3*2 + terms                                       // W2^T for dZ1 = dZ2 W2^T, and the lists
 	)
 	sizes := []int{4, 3, 2}
 	cases := []struct {
 		momentum       bool
 		total, buffers int
 	}{
-		{true, data + stats + shuffle + x + layer1 + layer2 + rows + velocity + scratch, 9 + 2 + 1 + 12 + 5 + 4 + 1},
-		{false, data + stats + shuffle + x + layer1 + layer2 + rows + scratch, 9 + 2 + 1 + 12 + 5 + 1},
+		{true, data + stats + shuffle + x + layer1 + layer2 + rows + velocity + scratch, 9 + 2 + 1 + 12 + 5 + 4 + 2},
+		{false, data + stats + shuffle + x + layer1 + layer2 + rows + scratch, 9 + 2 + 1 + 12 + 5 + 2},
 	}
 	for _, c := range cases {
 		m := Need(sizes, 5, 7, 3, 2, 4, c.momentum)
@@ -40,16 +41,16 @@ func TestNeedHandCount(t *testing.T) {
 			t.Errorf("momentum %v: Need = %d bytes in %d buffers at batch %d; counted %d bytes in %d buffers at batch 5",
 				c.momentum, m.Total, m.Buffers, m.Batch, c.total, c.buffers)
 		}
-		if m.Largest != x || m.LargestName != "X" {
-			t.Errorf("momentum %v: largest %s of %d bytes, want X of %d", c.momentum, m.LargestName, m.Largest, x)
+		if m.Largest != terms || m.LargestName != "GEMM term lists" {
+			t.Errorf("momentum %v: largest %s of %d bytes, want the term lists' %d", c.momentum, m.LargestName, m.Largest, terms)
 		}
-		if m.Scratch != scratch || m.Unindexable != "" {
+		if m.Scratch != scratch || m.ScratchBuffers != 2 || m.Unindexable != "" {
 			t.Errorf("momentum %v: scratch %d (want %d), unindexable %q", c.momentum, m.Scratch, scratch, m.Unindexable)
 		}
 	}
 	// The network alone, as verify, eval and predict build it.
-	if m := NeedNetwork(sizes, 5, true); m.Total != x+layer1+layer2+rows+velocity+scratch || m.Buffers != 1+12+5+4+1 {
-		t.Errorf("NeedNetwork = %d bytes in %d buffers; counted %d in %d", m.Total, m.Buffers, x+layer1+layer2+rows+velocity+scratch, 23)
+	if m := NeedNetwork(sizes, 5, true); m.Total != x+layer1+layer2+rows+velocity+scratch || m.Buffers != 1+12+5+4+2 {
+		t.Errorf("NeedNetwork = %d bytes in %d buffers; counted %d in %d", m.Total, m.Buffers, x+layer1+layer2+rows+velocity+scratch, 24)
 	}
 	if m := NeedNetwork([]int{784, 4, 10}, 16000000, false); !strings.Contains(m.Unindexable, "16000000 x 784") {
 		t.Errorf("batch 16000000: unindexable %q", m.Unindexable)
@@ -58,9 +59,9 @@ func TestNeedHandCount(t *testing.T) {
 	if m := Need(sizes, 1000, 7, 3, 2, 4, false); m.Batch != 7 {
 		t.Errorf("batch 1000 on 7 images: Batch %d, want 7", m.Batch)
 	}
-	// One hidden layer: no A B^T product, no scratch.
-	if m := Need([]int{4, 2}, 5, 7, 3, 2, 4, false); m.Scratch != 0 {
-		t.Errorf("4-2 network: scratch %d, want 0", m.Scratch)
+	// One weight layer: no A B^T product, no B^T scratch; the term lists.
+	if m := Need([]int{4, 2}, 5, 7, 3, 2, 4, false); m.Scratch != terms || m.ScratchBuffers != 1 {
+		t.Errorf("4-2 network: scratch %d in %d buffers, want %d in 1", m.Scratch, m.ScratchBuffers, terms)
 	}
 	// The largest widths and batch Validate allows do not overflow the count.
 	big := Need([]int{MaxSize, MaxSize, MaxSize}, MaxSize, 1<<20, 1<<20, 1<<20, MaxSize, true)
@@ -97,9 +98,9 @@ func TestNeedMatchesTrainer(t *testing.T) {
 		}
 		tr.Release()
 		m := NeedFor(split, cfg)
-		if got, want := total, m.Total-m.Scratch; got != want || len(bufs) != m.Buffers-1 {
+		if got, want := total, m.Total-m.Scratch; got != want || len(bufs) != m.Buffers-m.ScratchBuffers {
 			t.Errorf("hidden %v batch %d momentum %v: the Trainer holds %d bytes in %d buffers, Need counts %d bytes in %d (and the scratch)",
-				cfg.Hidden, cfg.Batch, cfg.Momentum, got, len(bufs), want, m.Buffers-1)
+				cfg.Hidden, cfg.Batch, cfg.Momentum, got, len(bufs), want, m.Buffers-m.ScratchBuffers)
 		}
 	}
 }

@@ -271,7 +271,7 @@ func (n *Network) Forward(rows int) error {
 			continue
 		}
 		if l.Kernel == KernelGemm {
-			if err := n.gemm(l, rows, kernels.Fused{Epi: l.Epi, Aux: n.buf(l.Aux)}); err != nil {
+			if err := n.gemm(l, rows, kernels.Fused{Epi: l.Epi, Aux: n.buf(l.Aux), Sparse: l.Sparse}); err != nil {
 				return fmt.Errorf("forward layer %d: %w", l.Layer, err)
 			}
 			continue
@@ -382,7 +382,7 @@ func (n *Network) backward(rows int, h *kernels.Hyper) error {
 		if l.Pass != PassBackward {
 			continue
 		}
-		f := kernels.Fused{Epi: l.Epi, Aux: n.buf(l.Aux), ColSum: n.buf(l.ColSum)}
+		f := kernels.Fused{Epi: l.Epi, Aux: n.buf(l.Aux), ColSum: n.buf(l.ColSum), Sparse: l.Sparse}
 		if l.Epi == kernels.EpiUpdate {
 			if h == nil {
 				f.Epi, f.Aux = kernels.EpiNone, nil

@@ -34,10 +34,10 @@ const (
 	// Velocity is a momentum velocity of W[l] or b[l], allocated by
 	// AllocVelocity and counted only for runs with momentum.
 	Velocity
-	// Scratch is the register GEMM's B^T of an A B^T product whose B^T is
-	// too large to pack into local memory, which the kernels allocate at
-	// the first such product; counted for every network, to err on the
-	// safe side.
+	// Scratch is what the register GEMM allocates for itself at its first
+	// product of a kind: the B^T of an A B^T product whose B^T is too large
+	// to pack into local memory, and the term lists of the sparse products;
+	// counted for every network, to err on the safe side.
 	Scratch
 )
 
@@ -121,6 +121,10 @@ type Launch struct {
 
 	A, B, C     string // the GEMM's operands; C is the result
 	Aux, ColSum string // the epilogue's operand and the column sums, or ""
+	// Sparse marks the products whose A is the input batch X, images that
+	// are mostly zero: the register GEMM skips their zero terms
+	// (kernels.Fused.Sparse).
+	Sparse bool
 
 	Reads, Writes []string // every tensor the launch reads and writes
 }
@@ -232,6 +236,9 @@ func (p *Plan) declareTensors() {
 	if scratch > 0 {
 		p.tensor(Tensor{Name: "GEMM scratch", Rows: 1, Cols: scratch, Role: Scratch})
 	}
+	// The term lists of the products that skip X's zeros (Launch.Sparse),
+	// at their largest (kernels.TermsBytes).
+	p.tensor(Tensor{Name: "GEMM term lists", Rows: 1, Cols: int(kernels.TermsBytes(b, s[0]) / 4), Role: Scratch})
 }
 
 // declareLaunches lists a training step: the gather, the forward pass
@@ -253,7 +260,7 @@ func (p *Plan) declareLaunches() {
 		}
 		p.Launches = append(p.Launches, Launch{Kernel: KernelGemm, Pass: PassForward, Layer: l, Product: eq,
 			Form: kernels.NN, M: b, N: s[l], K: s[l-1], BatchDim: 'M', Epi: epi,
-			A: zName(l - 1), B: w, C: zName(l), Aux: bias,
+			A: zName(l - 1), B: w, C: zName(l), Aux: bias, Sparse: l == 1,
 			Reads: []string{zName(l - 1), w, bias}, Writes: []string{zName(l)}})
 	}
 	loss, eq := KernelSoftmax, fmt.Sprintf("Yp = softmax(Z%d), dZ%d = (Yp - Y)/batch", L, L)
@@ -279,7 +286,7 @@ func (p *Plan) declareLaunches() {
 		p.Launches = append(p.Launches, Launch{Kernel: KernelGemm, Pass: PassBackward, Layer: l,
 			Product: fmt.Sprintf("dW%d = %s^T %s, db%d = sum %s; step W%d, b%d", l, zName(l-1), dz, l, dz, l, l),
 			Form:    kernels.TransA, M: in, N: out, K: b, BatchDim: 'K', Epi: kernels.EpiUpdate,
-			A: zName(l - 1), B: dz, C: fmt.Sprintf("dW%d", l), Aux: w, ColSum: fmt.Sprintf("db%d", l),
+			A: zName(l - 1), B: dz, C: fmt.Sprintf("dW%d", l), Aux: w, ColSum: fmt.Sprintf("db%d", l), Sparse: l == 1,
 			Reads: []string{zName(l - 1), dz, w, bias}, Writes: []string{w, bias}})
 	}
 }

@@ -1,0 +1,94 @@
+package kernels
+
+import (
+	"fmt"
+
+	"github.com/mnist-cl/mnist-cl/cl"
+)
+
+// The register GEMM skips op(A)'s zero terms where Fused.Sparse asks it
+// to: a product whose A is the input batch, images of mostly black pixels
+// (81% of MNIST's are zero). Before such a product one launch lists, per
+// block of TM rows of op(A), the terms k where any of its rows is nonzero
+// (nonzero_rows for A B, nonzero_cols for A^T B), and the product, built
+// with SPARSE=1, walks only those. A term dropped only ever added zeros,
+// so the sums are those of the dense product, up to where blocked
+// summation's chunks fall.
+
+// sparseKernels are gemm_reg.cl's SPARSE=1 kernels for block b (built on
+// first use): gemm_reg_nn, gemm_reg_tn, nonzero_rows, nonzero_cols.
+func (s *Set) sparseKernels(b Block) ([4]*cl.Kernel, error) {
+	b = b.program()
+	if ks, ok := s.gemmSparse[b]; ok {
+		return ks, nil
+	}
+	comp := 0
+	if b.Compensated {
+		comp = 1
+	}
+	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d -D SPARSE=1", b.TM, b.TNV, comp))
+	if err != nil {
+		return [4]*cl.Kernel{}, err
+	}
+	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn", "nonzero_rows", "nonzero_cols")
+	if err != nil {
+		return [4]*cl.Kernel{}, err
+	}
+	s.gemmSparse[b] = [4]*cl.Kernel{ks[0], ks[1], ks[2], ks[3]}
+	return s.gemmSparse[b], nil
+}
+
+// TermsBytes bounds the buffer the sparse products of a batch of rows rows
+// and inputs inputs list their terms in (the kernels allocate it at the
+// first such product): a list per block of rows and their lengths, at
+// blocks of one row.
+func TermsBytes(rows, inputs int) uint64 {
+	return 4 * (uint64(rows)*uint64(inputs) + uint64(max(rows, inputs)))
+}
+
+// ensureTerms makes the term lists hold n ints.
+func (s *Set) ensureTerms(n int) error {
+	if s.terms != nil && s.terms.Size() >= 4*n {
+		return nil
+	}
+	s.terms.Release()
+	s.terms = nil
+	b, err := s.ctx.NewBuffer(4 * n)
+	if err != nil {
+		return fmt.Errorf("gemm term lists of %d ints: %w", n, err)
+	}
+	s.terms = b
+	return nil
+}
+
+// launchSparse is launchReg for a product that skips op(A)'s zero terms:
+// it lists each block's nonzero terms into s.terms (blocks lists of k
+// entries, then their lengths), then runs blk's SPARSE=1 product on them.
+// A is stored packed: m x k for A B, k x m for A^T B.
+func (s *Set) launchSparse(blk Block, transA bool, m, n, k int, a, b, c *cl.Buffer, ldb int, f Fused) error {
+	ks, err := s.sparseKernels(blk)
+	if err != nil {
+		return err
+	}
+	blocks := (m + blk.TM - 1) / blk.TM
+	if err := s.ensureTerms(blocks*k + blocks); err != nil {
+		return err
+	}
+	// The lengths follow the lists in one buffer (a sub-buffer would need
+	// an aligned offset). A stored rows x cols: blocks of op(A)'s rows are
+	// blocks of A's rows for A B, of its columns for A^T B.
+	lister, kern, lda, rows, cols := ks[2], ks[0], k, m, k
+	if transA {
+		lister, kern, lda, rows, cols = ks[3], ks[1], m, k, m
+	}
+	if err := lister.SetArgs(a, rows, cols, blocks*k, s.terms); err != nil {
+		return err
+	}
+	if err := s.enqueue(lister, []int{blocks}, []int{1}, m, 0, k); err != nil {
+		return err
+	}
+	if err := setRegArgs(kern, blk.KC, m, n, k, a, lda, b, ldb, c, f, s.terms, blocks*k); err != nil {
+		return err
+	}
+	return s.enqueueReg(kern, blk, transA, m, n, k)
+}
