@@ -246,23 +246,16 @@ static inline int overreadRows(int K, int ldb, int j0)
 	return room < 0 ? 0 : (int)min(room / ldb + 1, (long)K);
 }
 
-// Sparse is the block's list of terms (SPARSE builds): the k whose
-// elements of op(A) are not all zero in the block's rows, in order, from
-// nonzero_rows (A B) or nonzero_cols (A^T B); the rest add nothing. The
-// chunks then run over the list: entries k0 .. k1-1.
-typedef struct {
-	__global const int *list;
-	int len;
-} Sparse;
-
 // chunk computes terms k0 <= k < k1 of one block and stores them (adding
 // to what C holds after the first chunk, applying the epilogue after the
 // last). B's rows come from B itself, or when packed from panel: the
 // chunk's rows of B^T as gemm_reg_nt packs them, TN floats a row, zero past
 // N. transA, guarded and packed are compile-time constants at every call
-// site, so inlining yields straight-line specialisations.
+// site, so inlining yields straight-line specialisations. In a SPARSE build
+// (not packed) k0 and k1 index list, the block's nonzero terms, and kend
+// is its length; otherwise they are terms themselves and kend is K.
 static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int k0, int k1, int kend,
-		 __global const float *restrict A, int lda, const Sparse *sp,
+		 __global const float *restrict A, int lda, __global const int *restrict list,
 		 __global const float *restrict B, int ldb, bool packed, __local const float *panel,
 		 __global float *restrict C, int ldc,
 		 int i0, int j0, bool transA, bool guarded,
@@ -292,7 +285,6 @@ static inline __attribute__((always_inline)) void chunk(int M, int N, int K, int
 	// One loop, the overread test a compare with kv: two loops, one per
 	// kind of load, measured no faster and took a tenth longer to tune,
 	// whose time is mostly compiling.
-	__global const int *restrict list = SPARSE && !packed ? sp->list : 0;
 	for (int i = k0; i < k1; i++) {
 		const int k = SPARSE && !packed ? list[i] : i;
 		kstep(k, k0, N, lda, ap, B, ldb, packed, panel, j0, transA, guarded, k < kv, acc, comp);
@@ -351,14 +343,14 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 		 __global float *restrict C, int ldc,
 		 int i0, int j0, bool transA, bool guarded,
 		 int epi, __global const float *restrict aux,
-		 bool colsum, __global float *restrict db, const Step *st, const Sparse *sp)
+		 bool colsum, __global float *restrict db, const Step *st,
+		 __global const int *restrict list, int terms)
 {
 	if (epi == EPI_UPDATE)
 		prefetchStep(aux, st->V, M, N, ldc, i0, j0, guarded, st->mu != 0.0f);
-	const int terms = SPARSE ? sp->len : K;
 	// An empty list still runs one chunk: it writes C.
 	for (int k0 = 0; k0 < terms || k0 == 0; k0 += kc)
-		chunk(M, N, K, k0, min(k0 + kc, terms), terms, A, lda, sp, B, ldb, false, (__local const float *)0, C, ldc, i0, j0,
+		chunk(M, N, K, k0, min(k0 + kc, terms), terms, A, lda, list, B, ldb, false, (__local const float *)0, C, ldc, i0, j0,
 		      transA, guarded, epi, aux, st);
 	if (!colsum)
 		return;
@@ -406,8 +398,9 @@ static inline int onlyEpilogue(int epi) { return epi & 3; }
 			return;                                                 \
 		if (COMPENSATED || kc <= 0 || kc > K)                           \
 			kc = K;                                                 \
-		const Sparse sp = {terms + (size_t)get_global_id(0) * K,        \
-				   SPARSE ? terms[lengthsAt + get_global_id(0)] : 0}; \
+		/* SPARSE: the block's list of terms and its length */         \
+		__global const int *list = terms + (size_t)get_global_id(0) * K; \
+		const int len = SPARSE ? terms[lengthsAt + get_global_id(0)] : K; \
 		const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};      \
 		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
 		/* Only A^T B carries column sums and the update (the host      \
@@ -415,9 +408,9 @@ static inline int onlyEpilogue(int epi) { return epi & 3; }
 		const int e = transA ? epi : onlyEpilogue(epi);                 \
 		const bool sums = transA && colsum && i0 == 0;                  \
 		if (full)                                                       \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, sums, db, &st, &sp); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, sums, db, &st, list, len); \
 		else                                                            \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, sums, db, &st, &sp); \
+			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, sums, db, &st, list, len); \
 	}
 
 GEMM_REG(gemm_reg_nn, false)
@@ -484,13 +477,13 @@ __kernel void gemm_reg_nt(const int M, const int N, const int K, int kc,
 	const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};
 	const int e = onlyEpilogue(epi);
 	if (i0 + TM <= M && j0 + TN <= N)
-		chunk(M, N, K, 0, K, K, A, lda, (const Sparse *)0, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, &st);
+		chunk(M, N, K, 0, K, K, A, lda, (__global const int *)0, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, &st);
 	else
-		chunk(M, N, K, 0, K, K, A, lda, (const Sparse *)0, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, &st);
+		chunk(M, N, K, 0, K, K, A, lda, (__global const int *)0, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, &st);
 }
 
 #if SPARSE
-// The term lists of a sparse product (see Sparse), one work-item per block
+// The term lists of a sparse product (see chunk), one work-item per block
 // of TM rows of op(A): list b holds the k where any of the block's rows of
 // op(A) is nonzero, at terms + b * K, and its length at terms[lengthsAt +
 // b]. A term counts as nonzero when any bit of its float is set, so -0.0

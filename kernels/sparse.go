@@ -51,12 +51,14 @@ func (s *Set) ensureTerms(n int) error {
 	if s.terms != nil && s.terms.Size() >= 4*n {
 		return nil
 	}
-	s.terms.Release()
-	s.terms = nil
+	// The new buffer is made before the old one goes: oclgrind 21.10 took
+	// a buffer made where a released one had been for never written, and
+	// reported the lists as uninitialized.
 	b, err := s.ctx.NewBuffer(4 * n)
 	if err != nil {
 		return fmt.Errorf("gemm term lists of %d ints: %w", n, err)
 	}
+	s.terms.Release()
 	s.terms = b
 	return nil
 }

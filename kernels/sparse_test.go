@@ -42,7 +42,9 @@ func images(rng *rand.Rand, rows, cols, blank0, blank1 int) []float32 {
 // input layer's Z1 = f(X W1 + b1) and dW1 = X^T delta with db) against
 // cpuref at every shape of TestGemm, for every register file: blocks with
 // and without terms, batch 1, ragged edges, and k-chunks shorter than a
-// list. Outputs start poisoned (NaN), so a block that wrote nothing fails.
+// list (products 16 or fewer columns wide run every term, and are checked
+// as such). Outputs start poisoned (NaN), so a block that wrote nothing
+// fails.
 func TestGemmSparse(t *testing.T) {
 	for _, regs := range []kernels.Registers{{}, avx2, sse} {
 		if testing.Short() && regs != (kernels.Registers{}) {

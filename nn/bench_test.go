@@ -2,7 +2,6 @@ package nn_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -12,15 +11,23 @@ import (
 	"github.com/mnist-cl/mnist-cl/nn"
 )
 
-func benchBatch(batch int) ([]float32, []int32) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, batch*784)
-	for i := range x {
-		x[i] = rng.Float32()
+// benchBatch is the first batch images of testdata's MNIST sample, scaled,
+// with their labels: real images, whose zero pixels the input layer's
+// products skip as in training (random pixels have none).
+func benchBatch(b *testing.B, batch int) ([]float32, []int32) {
+	train := nn.SmallSplit(b).Train
+	if train.Len() < batch {
+		b.Fatalf("batch %d: testdata has %d training images", batch, train.Len())
 	}
+	idx := make([]int, batch)
+	for i := range idx {
+		idx[i] = i
+	}
+	x := make([]float32, batch*train.Pixels())
+	train.ScaleBatch(idx, x)
 	labels := make([]int32, batch)
 	for i := range labels {
-		labels[i] = int32(rng.IntN(10))
+		labels[i] = int32(train.Labels[i])
 	}
 	return x, labels
 }
@@ -44,7 +51,7 @@ func benchStep(b *testing.B, rt *nn.Runtime, batch int) {
 	if err := net.AllocVelocity(); err != nil {
 		b.Fatal(err)
 	}
-	x, labels := benchBatch(batch)
+	x, labels := benchBatch(b, batch)
 	if err := net.SetBatch(x, labels); err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +87,7 @@ func BenchmarkStepCPURef784x512x256x10Batch128(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x32, labels32 := benchBatch(128)
+	x32, labels32 := benchBatch(b, 128)
 	xd := make([]float64, len(x32))
 	for i, v := range x32 {
 		xd[i] = float64(v)

@@ -81,6 +81,9 @@ func runBench(e *env, args []string) error {
 		return err
 	}
 	defer b.rt.Close()
+	if split != nil {
+		b.train = split.Train
+	}
 
 	cfg := nn.DefaultConfig()
 	sizes := nn.Sizes(benchPixels, cfg.Hidden, mnist.NumClasses)
@@ -89,6 +92,7 @@ func runBench(e *env, args []string) error {
 		return err
 	}
 	r := b.newReport(sizes, cfg, blocks)
+	r.StepData = b.stepData(benchStepBatches[len(benchStepBatches)-1], sizes[0])
 	if err := b.rss(r, "open"); err != nil {
 		return err
 	}
@@ -235,6 +239,9 @@ type bencher struct {
 	start time.Time
 	reps  int
 	loop  time.Duration
+	// train is MNIST's training set when bench loaded it (-epoch), whose
+	// first images the steps run on; nil otherwise (see stepImages).
+	train *mnist.Set
 }
 
 // tune gives the register GEMM the cached blocks for the GEMMs of a step at
@@ -390,16 +397,41 @@ func (b *bencher) randomBuffer(rng *rand.Rand, n int) (*cl.Buffer, error) {
 	return buf, nil
 }
 
-// randomBatch is a batch of uniform pixels in [0, 1) and random labels.
-func randomBatch(batch, pixels int) ([]float32, []int32) {
-	rng := rand.New(rand.NewPCG(1, uint64(batch)))
-	x := make([]float32, batch*pixels)
-	for i := range x {
-		x[i] = rng.Float32()
+// stepImages are the images a timed step runs on: the first rows of
+// MNIST's training set when bench has it, random ones otherwise. The input
+// layer's products skip zero pixels, which random pixels never are, so a
+// step on them is not one of training's.
+func (b *bencher) stepImages(rows, pixels int) *mnist.Set {
+	if b.realImages(rows, pixels) {
+		return b.train.Slice(0, rows)
 	}
-	labels := make([]int32, batch)
-	for i := range labels {
-		labels[i] = int32(rng.IntN(mnist.NumClasses))
+	return randomSet(rows, pixels)
+}
+
+// realImages reports whether stepImages gives MNIST's images.
+func (b *bencher) realImages(rows, pixels int) bool {
+	return b.train != nil && b.train.Len() >= rows && b.train.Pixels() == pixels
+}
+
+// stepData is the report's step_data: what stepImages gives at rows.
+func (b *bencher) stepData(rows, pixels int) string {
+	if b.realImages(rows, pixels) {
+		return "MNIST's first training images"
+	}
+	return "random pixels (none zero, so the input layer skips no terms; -epoch loads MNIST)"
+}
+
+// scaled is a set's images as a batch in [0, 1], with their labels.
+func scaled(s *mnist.Set) ([]float32, []int32) {
+	idx := make([]int, s.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	x := make([]float32, s.Len()*s.Pixels())
+	s.ScaleBatch(idx, x)
+	labels := make([]int32, s.Len())
+	for i, y := range s.Labels {
+		labels[i] = int32(y)
 	}
 	return x, labels
 }
@@ -416,7 +448,7 @@ func (b *bencher) step(sizes []int, batch int, cfg nn.Config) (stepResult, error
 	if err := net.AllocVelocity(); err != nil {
 		return stepResult{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := net.SetBatch(randomBatch(batch, sizes[0])); err != nil {
+	if err := net.SetBatch(scaled(b.stepImages(batch, sizes[0]))); err != nil {
 		return stepResult{}, fmt.Errorf("%s: %w", what, err)
 	}
 	h := cfg.Hyper(cfg.LR)
@@ -439,7 +471,7 @@ func (b *bencher) cpurefStep(sizes []int, cfg nn.Config) (cpurefResult, error) {
 	if err != nil {
 		return cpurefResult{}, fmt.Errorf("cpuref step: %w", err)
 	}
-	x32, labels32 := randomBatch(cfg.Batch, sizes[0])
+	x32, labels32 := scaled(b.stepImages(cfg.Batch, sizes[0]))
 	x := cpuref.Dense32(cfg.Batch, sizes[0], x32)
 	labels := make([]int, len(labels32))
 	for i, y := range labels32 {

@@ -43,7 +43,7 @@ func (b *bencher) profileStep(sizes []int, batch int, cfg nn.Config) (*stepProfi
 	if err := net.AllocVelocity(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	set, err := b.rt.Upload(randomSet(batch, sizes[0]))
+	set, err := b.rt.Upload(b.stepImages(batch, sizes[0]))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -32,7 +32,8 @@ type benchReport struct {
 	Gemms       []gemmResult `json:"gemms"`
 	GemmTotalUS float64      `json:"gemm_total_us"` // sum of the medians
 	Steps       []stepResult `json:"steps"`
-	Profile     *stepProfile `json:"profile"` // every launch of a step, timed alone
+	StepData    string       `json:"step_data"` // the images the steps, the launches and cpuref ran on
+	Profile     *stepProfile `json:"profile"`   // every launch of a step, timed alone
 	CPURef      cpurefResult `json:"cpuref"`
 	Epoch       *epochResult `json:"epoch"` // null with --epoch=false
 

@@ -36,8 +36,8 @@ func writeBenchText(w io.Writer, r *benchReport) error {
 		return err
 	}
 
-	fmt.Fprintf(bw, "\ntraining step: forward, backward, %s update (lr %g, momentum %g, weight decay %g)\n",
-		r.Optimizer, r.LR, r.Momentum, r.Decay)
+	fmt.Fprintf(bw, "\ntraining step: forward, backward, %s update (lr %g, momentum %g, weight decay %g), on %s\n",
+		r.Optimizer, r.LR, r.Momentum, r.Decay, r.StepData)
 	tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "batch\t      us\t images/s\tcalls/loop")
 	for _, s := range r.Steps {
