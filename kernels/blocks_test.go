@@ -72,3 +72,23 @@ func TestNearest(t *testing.T) {
 		}
 	}
 }
+
+// TestSparseBlock checks the cut of a sparse product's block: the
+// accumulators, a row of B and the TM broadcasts of A fit the registers.
+func TestSparseBlock(t *testing.T) {
+	avx2, avx512 := Registers{Width: 8, Count: 16}, Registers{Width: 16, Count: 32}
+	for _, c := range []struct {
+		r        Registers
+		in, want Block
+	}{
+		{avx2, Block{TM: 6, TNV: 1, KC: 256}, Block{TM: 4, TNV: 1, KC: 256}},
+		{avx2, Block{TM: 4, TNV: 1}, Block{TM: 4, TNV: 1}},
+		{avx512, Block{TM: 6, TNV: 4}, Block{TM: 5, TNV: 4}},
+		{avx512, Block{TM: 8, TNV: 2, KC: 128}, Block{TM: 8, TNV: 2, KC: 128}},
+		{Registers{Width: 4, Count: 16}, Block{TM: 2, TNV: 2}, Block{TM: 1, TNV: 2}},
+	} {
+		if got := c.r.sparseBlock(c.in); got != c.want {
+			t.Errorf("registers %+v: sparseBlock(%v) = %v, want %v", c.r, c.in, got, c.want)
+		}
+	}
+}
