@@ -18,20 +18,26 @@ func (s *Set) regKernels(b Block) ([3]*cl.Kernel, error) {
 	if ks, ok := s.gemmReg[b]; ok {
 		return ks, nil
 	}
+	ks, err := s.buildReg(b, "", "gemm_reg_nn", "gemm_reg_tn", "gemm_reg_nt")
+	if err != nil {
+		return [3]*cl.Kernel{}, err
+	}
+	s.gemmReg[b] = [3]*cl.Kernel(ks)
+	return s.gemmReg[b], nil
+}
+
+// buildReg builds gemm_reg.cl for block b with the extra options and
+// returns the named kernels of it.
+func (s *Set) buildReg(b Block, extra string, names ...string) ([]*cl.Kernel, error) {
 	comp := 0
 	if b.Compensated {
 		comp = 1
 	}
-	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d", b.TM, b.TNV, comp))
+	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d%s", b.TM, b.TNV, comp, extra))
 	if err != nil {
-		return [3]*cl.Kernel{}, err
+		return nil, err
 	}
-	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn", "gemm_reg_nt")
-	if err != nil {
-		return [3]*cl.Kernel{}, err
-	}
-	s.gemmReg[b] = [3]*cl.Kernel{ks[0], ks[1], ks[2]}
-	return s.gemmReg[b], nil
+	return kernelsOf(p, names...)
 }
 
 // Form is which operand of a product is stored transposed, like gonum's

@@ -35,19 +35,11 @@ func (s *Set) sparseKernels(b Block) ([4]*cl.Kernel, error) {
 	if ks, ok := s.gemmSparse[b]; ok {
 		return ks, nil
 	}
-	comp := 0
-	if b.Compensated {
-		comp = 1
-	}
-	p, err := s.program("gemm_reg.cl", fmt.Sprintf("-D TM=%d -D TNV=%d -D COMPENSATED=%d -D SPARSE=1", b.TM, b.TNV, comp))
+	ks, err := s.buildReg(b, " -D SPARSE=1", "gemm_reg_nn", "gemm_reg_tn", "nonzero_rows", "nonzero_cols")
 	if err != nil {
 		return [4]*cl.Kernel{}, err
 	}
-	ks, err := kernelsOf(p, "gemm_reg_nn", "gemm_reg_tn", "nonzero_rows", "nonzero_cols")
-	if err != nil {
-		return [4]*cl.Kernel{}, err
-	}
-	s.gemmSparse[b] = [4]*cl.Kernel{ks[0], ks[1], ks[2], ks[3]}
+	s.gemmSparse[b] = [4]*cl.Kernel(ks)
 	return s.gemmSparse[b], nil
 }
 
