@@ -120,8 +120,8 @@ type Fused struct {
 	Step   *FusedStep
 	// Sparse says op(A) is mostly zeros (A is the input batch): the register
 	// GEMM then lists each block's nonzero terms and skips the rest (see
-	// sparse.go), for outputs more than 16 columns wide. A B and A^T B only;
-	// the tiled GEMM runs every term.
+	// sparse.go) where that pays (sparseWorthIt). A B and A^T B only; the
+	// tiled GEMM runs every term.
 	Sparse bool
 }
 
@@ -163,17 +163,29 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 	}
 
 	blk := s.blockFor(Shape{TransA: transA, TransB: transB, M: m, N: n, K: k})
-	// A thin product (16 columns or fewer) costs about what the launch
-	// that lists its terms does, so it runs every term. (Its compensated
-	// SPARSE build also made oclgrind 21.10's --uninitialized take correct
-	// outputs for uninitialized after a momentum step.)
-	if f.Sparse && !thin(n) {
+	if f.Sparse && s.sparseWorthIt(m, n, k) {
 		return s.launchSparse(blk, transA, m, n, k, a, b, c, ldb, f)
 	}
 	if transB {
 		return s.launchNT(blk, m, n, k, a, lda, b, ldb, c, f)
 	}
 	return s.launchReg(blk, transA, m, n, k, a, lda, b, ldb, c, f)
+}
+
+// minSparseWork is the default fewest multiply-adds for which a product
+// lists its terms: the list is a launch of its own, 10-15 us on PoCL, and skipping
+// half the terms of a product below this saves less than that (at 100-200
+// GFLOP/s). Training at batch 7 ran its epochs a quarter slower with every
+// product sparse.
+const minSparseWork = 1 << 22
+
+// sparseWorthIt reports whether a product of m x n x k skips its zero
+// terms when asked: large enough (Options.MinSparseWork), and wider than a
+// thin output, which costs about what its list does. (The compensated SPARSE
+// build of thin outputs also made oclgrind 21.10's --uninitialized take
+// correct outputs for uninitialized after a momentum step.)
+func (s *Set) sparseWorthIt(m, n, k int) bool {
+	return !thin(n) && uint64(m)*uint64(n)*uint64(k) >= s.minSparse
 }
 
 // checkFused checks f's operands against a product of m x n.

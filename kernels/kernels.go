@@ -37,6 +37,10 @@ type Options struct {
 	// device, which sizes the register GEMM's blocks: a test builds the
 	// AVX2 blocks on an AVX-512 machine with it.
 	Registers Registers
+	// MinSparseWork is the fewest multiply-adds a product must have to skip
+	// its zero terms when Fused.Sparse asks; 0 takes minSparseWork. Tests
+	// set 1 to run the sparse kernels at every size.
+	MinSparseWork uint64
 	// Stop, when set, is asked before each program is built: a build takes
 	// up to a second or two on a cold compiler cache and cannot be cut short
 	// once started, so a Ctrl-C during New waits for one program, not all.
@@ -110,9 +114,10 @@ type Set struct {
 	terms          *cl.Buffer // the term lists of the sparse products (sparse.go)
 	transposeGroup int        // rows per work-group of transpose: 16, or what the device allows
 
-	tuned map[Shape]Block // per-shape register blocks from a tuning
-	built []Program       // every program built, in order, for the run record
-	stop  func() error    // Options.Stop
+	minSparse uint64          // Options.MinSparseWork, or minSparseWork
+	tuned     map[Shape]Block // per-shape register blocks from a tuning
+	built     []Program       // every program built, in order, for the run record
+	stop      func() error    // Options.Stop
 
 	record   bool       // keep each launch's event (see Record)
 	launches []launched // the events kept since Record
@@ -138,7 +143,10 @@ func New(ctx *cl.Context, q *cl.Queue, opts Options) (*Set, error) {
 		regs = RegistersOf(dev)
 	}
 	s := &Set{ctx: ctx, q: q, dev: dev, kind: kind, src: src, regs: regs, gemmReg: map[Block][3]*cl.Kernel{},
-		gemmSparse: map[Block][4]*cl.Kernel{}, stop: opts.Stop}
+		gemmSparse: map[Block][4]*cl.Kernel{}, stop: opts.Stop, minSparse: opts.MinSparseWork}
+	if s.minSparse == 0 {
+		s.minSparse = minSparseWork
+	}
 	edge := opts.TileEdge
 	switch {
 	case edge == 0 && dev.MaxWorkGroupSize >= 256:

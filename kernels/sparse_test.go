@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -50,7 +51,7 @@ func TestGemmSparse(t *testing.T) {
 		if testing.Short() && regs != (kernels.Registers{}) {
 			continue // oclgrind: one register file is enough to find a bad access
 		}
-		s, ctx, q := newSetOpts(t, kernels.Options{Gemm: kernels.GemmRegister, Registers: regs})
+		s, ctx, q := newSetOpts(t, kernels.Options{Gemm: kernels.GemmRegister, Registers: regs, MinSparseWork: 1})
 		rng := rand.New(rand.NewPCG(cltest.Seed(t), 11))
 		for _, sh := range gemmShapes {
 			m, n, k := sh[0], sh[1], sh[2]
@@ -82,6 +83,47 @@ func TestGemmSparse(t *testing.T) {
 				cpuref.MatMul(cpuref.Dense32(k, m, xt32), cpuref.Dense32(k, n, d32), true, false), tolForward)
 			check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
 		}
+		if !builtSparse(s) {
+			t.Errorf("registers %+v: no SPARSE=1 program was built: the products ran every term", regs)
+		}
+	}
+}
+
+// builtSparse reports whether s built gemm_reg.cl with SPARSE=1.
+func builtSparse(s *kernels.Set) bool {
+	for _, p := range s.Programs() {
+		if strings.Contains(p.Options, "SPARSE=1") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGemmSparseOnlyWherePays checks that by default a small or thin
+// product runs every term even when asked to skip zeros (its list would
+// cost more than it saves), and a large wide one does not.
+func TestGemmSparseOnlyWherePays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a training-size product; oclgrind would simulate it for minutes")
+	}
+	s, ctx, q := newSet(t, kernels.GemmRegister)
+	rng := rand.New(rand.NewPCG(cltest.Seed(t), 13))
+	run := func(m, n, k int) {
+		x := cltest.Buffer(t, ctx, q, m*k, images(rng, m, k, 0, 0))
+		w := cltest.Buffer(t, ctx, q, k*n, cltest.Float32(cltest.Rand(rng, k, n, -1, 1)))
+		z := cltest.Buffer(t, ctx, q, m*n, nil)
+		if err := s.GemmFused(kernels.NN, m, n, k, x, w, z, kernels.Fused{Sparse: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(7, 37, 784)
+	run(128, 10, 784)
+	if builtSparse(s) {
+		t.Error("a 7 x 37 x 784 or a 10-wide product skipped its zero terms")
+	}
+	run(128, 64, 784)
+	if !builtSparse(s) {
+		t.Error("a 128 x 64 x 784 product ran every term")
 	}
 }
 
@@ -89,7 +131,7 @@ func TestGemmSparse(t *testing.T) {
 // every block's list is empty: C must still be written (zeros, then the
 // epilogue), not left as it was.
 func TestGemmSparseAllZero(t *testing.T) {
-	s, ctx, q := newSet(t, kernels.GemmRegister)
+	s, ctx, q := newSetOpts(t, kernels.Options{Gemm: kernels.GemmRegister, MinSparseWork: 1})
 	const m, n, k = 13, 37, 29
 	rng := rand.New(rand.NewPCG(cltest.Seed(t), 12))
 	b32 := cltest.Float32(cltest.Rand(rng, 1, n, -1, 1))
