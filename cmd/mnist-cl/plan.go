@@ -89,6 +89,7 @@ func printLaunches(w io.Writer, p *nn.Plan) error {
 		return err
 	}
 	_, err := fmt.Fprintln(w, "\nsparse A: A is the input batch, mostly zero pixels; the register GEMM first lists each block's\n"+
-		"nonzero terms (one launch more) and runs only those. FLOPs count every term.")
+		"nonzero terms (one launch more) and runs only those, in products of 2^22 multiply-adds or more\n"+
+		"and more than 16 columns. FLOPs count every term.")
 	return err
 }
