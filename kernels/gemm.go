@@ -280,15 +280,23 @@ func (s *Set) enqueueReg(kern *cl.Kernel, blk Block, transA bool, m, n, k int) e
 	tn := 16 * blk.TNV
 	rows, cols := (m+blk.TM-1)/blk.TM, (n+tn-1)/tn
 	local := []int{1, 1}
-	if transA {
-		// A^T B in groups of a whole row of blocks: a group then writes
-		// whole rows of C (and of W and its velocity, with EpiUpdate) and
-		// reads its rows of A^T once. dW1's product took 10-15% less
-		// time, the step 4-6% (Zen 5, 5 alternations of 64 steps).
-		local[1] = min(cols, max(1, s.dev.MaxWorkGroupSize))
+	if transA && !thin(n) {
+		// A^T B in groups along a row of blocks: a group then writes whole
+		// rows of C (and of W and its velocity, with EpiUpdate) and reads
+		// its rows of A^T once. The step took 3-6% less (Zen 5, and built
+		// for AVX2; real steps alternated in blocks of 64). A group spans
+		// groupColumns whatever n, since PoCL compiles a kernel again for
+		// each work-group size: a group the width of each product's row
+		// made the first tuning 4-5 s longer and measured no faster.
+		local[1] = min(groupColumns/tn, max(1, s.dev.MaxWorkGroupSize))
 	}
 	return s.enqueue(kern, []int{rows, roundUp(cols, local[1])}, local, m, n, k)
 }
+
+// groupColumns is how many columns of C a work-group of an A^T B product
+// spans (work-items past n return at once): the default network's widest
+// layer.
+const groupColumns = 512
 
 // regArgs is the count of arguments gemm_reg.cl's kernels share (setRegArgs);
 // gemm_reg_nt's panel comes after them.
