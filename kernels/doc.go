@@ -4,7 +4,10 @@
 //
 // # Files
 //
-//	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs
+//	gemm_reg.cl    C = op(A) B by register blocks (float16 accumulators): CPUs;
+//	               built with SPARSE=1, the products that skip the input
+//	               batch's zero terms and the kernels that list them
+//	               (sparse.go)
 //	gemm_tiled.cl  C = op(A) op(B) by local-memory tiles: GPUs
 //	layers.cl      gather, bias_relu, bias_add, softmax_minus_labels,
 //	               softmax_mse, batch_stats, relu_mask, col_sum, update,
@@ -25,10 +28,10 @@
 // Matrices are row-major float32 and packed (the leading dimension is the row
 // length); a batch runs along the rows. W of a layer is fanIn x fanOut, so a
 // layer computes Z = X W + b as in the lecture. The caller owns every buffer
-// it passes; the Set's only buffer of its own is the scratch that holds B^T
-// for the register GEMM's A B^T form where B^T does not fit a work-group's
-// local memory (gemm_reg_nt packs it there otherwise), grown once to the
-// largest such B.
+// it passes; the Set's only buffers of its own are the scratch that holds
+// B^T for the register GEMM's A B^T form where B^T does not fit a
+// work-group's local memory (gemm_reg_nt packs it there otherwise), grown
+// once to the largest such B, and the term lists of the sparse products.
 //
 // # Register blocks
 //
