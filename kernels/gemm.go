@@ -414,15 +414,23 @@ func (s *Set) gemmTiled(form Form, m, n, k int, a *cl.Buffer, lda int, b *cl.Buf
 }
 
 func (s *Set) ensureScratch(floats int) error {
-	if s.scratch != nil && s.scratch.Size() >= 4*floats {
+	return s.grow(&s.scratch, 4*floats, fmt.Sprintf("gemm scratch of %d floats", floats))
+}
+
+// grow makes *buf, one of the Set's own buffers, hold at least bytes. The
+// new buffer is made before the old one goes: oclgrind 21.10 took a buffer
+// made where a released one had been for never written, and reported what
+// the kernels had since written to it as uninitialized. what names the
+// buffer in an error.
+func (s *Set) grow(buf **cl.Buffer, bytes int, what string) error {
+	if *buf != nil && (*buf).Size() >= bytes {
 		return nil
 	}
-	s.scratch.Release()
-	s.scratch = nil
-	b, err := s.ctx.NewBuffer(4 * floats)
+	b, err := s.ctx.NewBuffer(bytes)
 	if err != nil {
-		return fmt.Errorf("gemm scratch of %d floats: %w", floats, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	s.scratch = b
+	(*buf).Release()
+	*buf = b
 	return nil
 }

@@ -43,29 +43,22 @@ func (s *Set) sparseKernels(b Block) ([4]*cl.Kernel, error) {
 	return s.gemmSparse[b], nil
 }
 
-// TermsBytes bounds the buffer the sparse products of a batch of rows rows
-// and inputs inputs list their terms in (the kernels allocate it at the
-// first such product): a list per block of rows and their lengths, at
-// blocks of one row.
-func TermsBytes(rows, inputs int) uint64 {
-	return 4 * (uint64(rows)*uint64(inputs) + uint64(max(rows, inputs)))
+// termInts is the ints of the term lists of a product whose op(A) has
+// blocks blocks of rows and k terms: a list of k per block, then the
+// blocks' lengths.
+func termInts(blocks, k int) int { return blocks*k + blocks }
+
+// TermInts bounds the term lists of the sparse products of a batch of rows
+// rows and inputs inputs, A B (op(A) rows x inputs) and A^T B (inputs x
+// rows), at blocks of one row: the ints the kernels allocate at the first
+// such product.
+func TermInts(rows, inputs int) int {
+	return max(termInts(rows, inputs), termInts(inputs, rows))
 }
 
 // ensureTerms makes the term lists hold n ints.
 func (s *Set) ensureTerms(n int) error {
-	if s.terms != nil && s.terms.Size() >= 4*n {
-		return nil
-	}
-	// The new buffer is made before the old one goes: oclgrind 21.10 took
-	// a buffer made where a released one had been for never written, and
-	// reported the lists as uninitialized.
-	b, err := s.ctx.NewBuffer(4 * n)
-	if err != nil {
-		return fmt.Errorf("gemm term lists of %d ints: %w", n, err)
-	}
-	s.terms.Release()
-	s.terms = b
-	return nil
+	return s.grow(&s.terms, 4*n, fmt.Sprintf("gemm term lists of %d ints", n))
 }
 
 // launchSparse is launchReg for a product that skips op(A)'s zero terms:
@@ -79,7 +72,7 @@ func (s *Set) launchSparse(blk Block, transA bool, m, n, k int, a, b, c *cl.Buff
 		return err
 	}
 	blocks := (m + blk.TM - 1) / blk.TM
-	if err := s.ensureTerms(blocks*k + blocks); err != nil {
+	if err := s.ensureTerms(termInts(blocks, k)); err != nil {
 		return err
 	}
 	// The lengths follow the lists in one buffer (a sub-buffer would need

@@ -75,6 +75,22 @@ func (s *Set) ScaleBatch(idx []int, dst []float32) {
 	}
 }
 
+// Batch is every image of the set scaled to [0, 1] (as ScaleBatch) and its
+// label as int32: the batch nn.Network.SetBatch takes.
+func (s *Set) Batch() ([]float32, []int32) {
+	idx := make([]int, s.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	x := make([]float32, s.Len()*s.Pixels())
+	s.ScaleBatch(idx, x)
+	labels := make([]int32, s.Len())
+	for i, y := range s.Labels {
+		labels[i] = int32(y)
+	}
+	return x, labels
+}
+
 // Split is the three parts the lecture uses: Train and Validation come from
 // the training file and share its memory, Test is the test file.
 type Split struct {

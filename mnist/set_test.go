@@ -300,3 +300,24 @@ func BenchmarkScaleBatch128(b *testing.B) {
 		s.Train.ScaleBatch(idx, dst)
 	}
 }
+
+// TestBatch checks Set.Batch: every image in order, scaled as ScaleBatch
+// scales, with its label.
+func TestBatch(t *testing.T) {
+	s := &Set{Images: []uint8{0, 255, 128, 1, 51, 254}, Labels: []uint8{7, 0, 9}, Rows: 1, Cols: 2}
+	x, labels := s.Batch()
+	wantX := []float32{0, 1, 128.0 / 255, 1.0 / 255, 51.0 / 255, 254.0 / 255}
+	if len(x) != len(wantX) || len(labels) != 3 {
+		t.Fatalf("Batch: %d values and %d labels, want %d and 3", len(x), len(labels), len(wantX))
+	}
+	for i := range wantX {
+		if x[i] != wantX[i] {
+			t.Errorf("x[%d] = %v, want %v", i, x[i], wantX[i])
+		}
+	}
+	for i, want := range []int32{7, 0, 9} {
+		if labels[i] != want {
+			t.Errorf("labels[%d] = %d, want %d", i, labels[i], want)
+		}
+	}
+}

@@ -19,17 +19,7 @@ func benchBatch(b *testing.B, batch int) ([]float32, []int32) {
 	if train.Len() < batch {
 		b.Fatalf("batch %d: testdata has %d training images", batch, train.Len())
 	}
-	idx := make([]int, batch)
-	for i := range idx {
-		idx[i] = i
-	}
-	x := make([]float32, batch*train.Pixels())
-	train.ScaleBatch(idx, x)
-	labels := make([]int32, batch)
-	for i := range labels {
-		labels[i] = int32(train.Labels[i])
-	}
-	return x, labels
+	return train.Slice(0, batch).Batch()
 }
 
 // BenchmarkStep784x512x256x10 is one training step (forward, backward,

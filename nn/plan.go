@@ -237,8 +237,8 @@ func (p *Plan) declareTensors() {
 		p.tensor(Tensor{Name: "GEMM scratch", Rows: 1, Cols: scratch, Role: Scratch})
 	}
 	// The term lists of the products that skip X's zeros (Launch.Sparse),
-	// at their largest (kernels.TermsBytes).
-	p.tensor(Tensor{Name: "GEMM term lists", Rows: 1, Cols: int(kernels.TermsBytes(b, s[0]) / 4), Role: Scratch})
+	// at their largest (kernels.TermInts).
+	p.tensor(Tensor{Name: "GEMM term lists", Rows: 1, Cols: kernels.TermInts(b, s[0]), Role: Scratch})
 }
 
 // declareLaunches lists a training step: the gather, the forward pass

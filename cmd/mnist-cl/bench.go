@@ -421,21 +421,6 @@ func (b *bencher) stepData(rows, pixels int) string {
 	return "random pixels (none zero, so the input layer skips no terms; -epoch loads MNIST)"
 }
 
-// scaled is a set's images as a batch in [0, 1], with their labels.
-func scaled(s *mnist.Set) ([]float32, []int32) {
-	idx := make([]int, s.Len())
-	for i := range idx {
-		idx[i] = i
-	}
-	x := make([]float32, s.Len()*s.Pixels())
-	s.ScaleBatch(idx, x)
-	labels := make([]int32, s.Len())
-	for i, y := range s.Labels {
-		labels[i] = int32(y)
-	}
-	return x, labels
-}
-
 // step times one training step on the device as the Trainer runs it, less
 // the gather: forward, backward and the update of cfg's optimiser.
 func (b *bencher) step(sizes []int, batch int, cfg nn.Config) (stepResult, error) {
@@ -448,7 +433,7 @@ func (b *bencher) step(sizes []int, batch int, cfg nn.Config) (stepResult, error
 	if err := net.AllocVelocity(); err != nil {
 		return stepResult{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := net.SetBatch(scaled(b.stepImages(batch, sizes[0]))); err != nil {
+	if err := net.SetBatch(b.stepImages(batch, sizes[0]).Batch()); err != nil {
 		return stepResult{}, fmt.Errorf("%s: %w", what, err)
 	}
 	h := cfg.Hyper(cfg.LR)
@@ -471,7 +456,7 @@ func (b *bencher) cpurefStep(sizes []int, cfg nn.Config) (cpurefResult, error) {
 	if err != nil {
 		return cpurefResult{}, fmt.Errorf("cpuref step: %w", err)
 	}
-	x32, labels32 := scaled(b.stepImages(cfg.Batch, sizes[0]))
+	x32, labels32 := b.stepImages(cfg.Batch, sizes[0]).Batch()
 	x := cpuref.Dense32(cfg.Batch, sizes[0], x32)
 	labels := make([]int, len(labels32))
 	for i, y := range labels32 {
