@@ -3,6 +3,8 @@ package plots
 import (
 	"bytes"
 	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,6 +21,11 @@ func TestAugmentations(t *testing.T) {
 	grid := [][][]float32{{img(28, 1), img(28, 0.5), img(28, 2)}, {img(28, 0), img(28, -1), img(28, 1)}}
 	if err := Augmentations(&buf, grid, 28, "heading"); err != nil {
 		t.Fatal(err)
+	}
+	if *outDir != "" {
+		if err := os.WriteFile(filepath.Join(*outDir, "plots-augmentations.png"), buf.Bytes(), 0o644); err != nil {
+			t.Error(err)
+		}
 	}
 	pic, err := png.Decode(&buf)
 	if err != nil {

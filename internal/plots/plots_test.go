@@ -11,11 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // Looking at the pictures is the real check of their layout:
@@ -187,29 +182,37 @@ func TestConfusionMatrixBadInput(t *testing.T) {
 	}
 }
 
-// glyph is the digit d as a 28x28 MNIST-like image: the font's numeral,
-// white on black.
-func glyph(t *testing.T, d int) Digit {
-	t.Helper()
-	c := vgimg.NewWith(vgimg.UseWH(28, 28), vgimg.UseDPI(72), vgimg.UseBackgroundColor(color.Black))
-	sty := draw.TextStyle{Color: color.White, Font: sans(24), XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler}
-	dc := draw.New(c)
-	dc.FillText(sty, vg.Point{X: 14, Y: 14}, string(rune('0'+d)))
-	img := c.Image()
+// glyph is the digit d as a 28x28 MNIST-like image: f's numeral, white on
+// black.
+func glyph(f *face, d int) Digit {
+	c := newCanvas(28, 28, black)
+	c.text(f, string(rune('0'+d)), 14, 14, center, middle, white)
 	px := make([]uint8, 28*28)
-	for y := range 28 {
-		for x := range 28 {
-			r, _, _, _ := img.At(x, y).RGBA()
-			px[y*28+x] = uint8(r >> 8)
-		}
+	for i := range px {
+		px[i] = c.img.Pix[4*i] // the red channel of a grey
 	}
 	return Digit{Pixels: px, Rows: 28, Cols: 28, True: d, Pred: (d*7 + 3) % 10}
 }
 
+// testFace is Go Regular at size pixels.
+func testFace(t *testing.T, size float64) *face {
+	t.Helper()
+	tf, err := newTypeface()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := tf.face(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestErrors(t *testing.T) {
+	f := testFace(t, 24)
 	digits := make([]Digit, 0, 130)
 	for i := range 130 {
-		digits = append(digits, glyph(t, i%10))
+		digits = append(digits, glyph(f, i%10))
 	}
 	var b bytes.Buffer
 	if err := Errors(&b, digits, 10); err != nil {
