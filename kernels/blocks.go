@@ -10,10 +10,14 @@ import (
 // Shape is one GEMM of the pass as Gemm runs it: C[M,N] = op(A) op(B),
 // op(A) = A^T when TransA (gemm_reg_tn), op(B) = B^T when TransB
 // (gemm_reg_nt, which packs B^T and so takes its blocks without k-chunks),
-// never both.
+// never both. SparseA marks a product whose op(A) is the input batch,
+// mostly zero pixels, which Gemm runs on its nonzero terms where that pays
+// (Fused.Sparse, sparse.go): the blocks that run it fastest are not those
+// of the dense product, so it is tuned, and cached, as a shape of its own.
 type Shape struct {
 	TransA, TransB bool
 	M, N, K        int
+	SparseA        bool
 }
 
 // Form is the shape's product form.
@@ -27,7 +31,8 @@ func (s Shape) Form() Form {
 	return NN
 }
 
-// String names the shape as the benchmarks do: form M x K x N.
+// String names the shape as the benchmarks do: form M x K x N, and
+// "sparse A" for SparseA.
 func (s Shape) String() string {
 	f := "AB"
 	switch {
@@ -36,7 +41,11 @@ func (s Shape) String() string {
 	case s.TransB:
 		f = "ABt"
 	}
-	return fmt.Sprintf("%s %dx%dx%d", f, s.M, s.K, s.N)
+	name := fmt.Sprintf("%s %dx%dx%d", f, s.M, s.K, s.N)
+	if s.SparseA {
+		name += " sparse A"
+	}
+	return name
 }
 
 // Block is a register-GEMM setting: TM rows by 16*TNV columns of C per
@@ -202,15 +211,15 @@ func (r Registers) Candidates(sh Shape) []Block {
 	return out
 }
 
-// nearest is the tuned block of the shape of the same form and output width
-// closest to sh in log M and log K: a batch of 55,000 takes the block
-// measured at 128 rather than being timed for minutes. ok is false when no
-// tuned shape has sh's form and width.
+// nearest is the tuned block of the shape of the same form, output width
+// and sparsity closest to sh in log M and log K: a batch of 55,000 takes
+// the block measured at 128 rather than being timed for minutes. ok is
+// false when no tuned shape has sh's form, width and sparsity.
 func nearest(t map[Shape]Block, sh Shape) (Block, bool) {
 	best, found := math.Inf(1), Block{}
 	ok := false
 	for s, b := range t {
-		if s.TransA != sh.TransA || s.TransB != sh.TransB || s.N != sh.N {
+		if s.TransA != sh.TransA || s.TransB != sh.TransB || s.N != sh.N || s.SparseA != sh.SparseA {
 			continue
 		}
 		d := math.Abs(math.Log(float64(s.M)/float64(sh.M))) + math.Abs(math.Log(float64(s.K)/float64(sh.K)))

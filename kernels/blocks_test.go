@@ -66,10 +66,38 @@ func TestNearest(t *testing.T) {
 		{Shape{M: 50, N: 512, K: 784}, b, true},
 		{Shape{TransA: true, M: 784, N: 512, K: 55000}, b, true},
 		{Shape{M: 128, N: 256, K: 784}, Block{}, false},
+		// A sparse product takes no dense shape's block, nor the reverse.
+		{Shape{M: 128, N: 512, K: 784, SparseA: true}, Block{}, false},
 	} {
 		if got, ok := nearest(tuned, c.sh); got != c.want || ok != c.ok {
 			t.Errorf("nearest(%v) = %v, %v; want %v, %v", c.sh, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestBlockForSparse checks where a product skipping zeros gets its block:
+// its own tuning, else the nearest sparse one, else the dense product's,
+// never the dense product's when a sparse one was tuned.
+func TestBlockForSparse(t *testing.T) {
+	dense, sparse := Shape{M: 128, N: 512, K: 784}, Shape{M: 128, N: 512, K: 784, SparseA: true}
+	a, b := Block{TM: 8, TNV: 2}, Block{TM: 4, TNV: 4, KC: 128}
+	s := &Set{regs: Registers{Width: 16, Count: 32}, tuned: map[Shape]Block{dense: a}}
+	if got := s.blockFor(sparse); got != a {
+		t.Errorf("untuned sparse product: block %v, want the dense one's %v", got, a)
+	}
+	s.tuned[sparse] = b
+	bigger := sparse
+	bigger.M = 55000
+	for _, sh := range []Shape{sparse, bigger} {
+		if got := s.blockFor(sh); got != b {
+			t.Errorf("%v: block %v, want the sparse tuning's %v", sh, got, b)
+		}
+	}
+	if got := s.blockFor(dense); got != a {
+		t.Errorf("dense product: block %v, want %v", got, a)
+	}
+	if got, want := sparse.String(), "AB 128x784x512 sparse A"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
 

@@ -162,8 +162,9 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
 
-	blk := s.blockFor(Shape{TransA: transA, TransB: transB, M: m, N: n, K: k})
-	if f.Sparse && s.sparseWorthIt(m, n, k) {
+	sh := Shape{TransA: transA, TransB: transB, M: m, N: n, K: k, SparseA: f.Sparse}
+	blk := s.blockFor(sh)
+	if s.runsSparse(sh) {
 		return s.launchSparse(blk, transA, m, n, k, a, b, c, ldb, f)
 	}
 	if transB {
@@ -186,6 +187,11 @@ const minSparseWork = 1 << 22
 // correct outputs for uninitialized after a momentum step.)
 func (s *Set) sparseWorthIt(m, n, k int) bool {
 	return !thin(n) && uint64(m)*uint64(n)*uint64(k) >= s.minSparse
+}
+
+// runsSparse reports whether Gemm runs sh on op(A)'s nonzero terms only.
+func (s *Set) runsSparse(sh Shape) bool {
+	return sh.SparseA && s.sparseWorthIt(sh.M, sh.N, sh.K)
 }
 
 // checkFused checks f's operands against a product of m x n.
@@ -233,16 +239,23 @@ func (s *Set) blockFor(sh Shape) Block {
 	if b, ok := nearest(s.tuned, sh); ok {
 		return b
 	}
+	if sh.SparseA {
+		// Untuned sparse: the dense product's block (launchSparse cuts it
+		// to the registers) rather than the built-in one.
+		sh.SparseA = false
+		return s.blockFor(sh)
+	}
 	return s.regs.DefaultBlock(sh.N)
 }
 
 // GemmBlock is Gemm's C = op(A) op(B) with block b, whatever the tuning
-// says: what the tuner times, with the kernel Gemm runs for the shape.
+// says: what the tuner times, with the kernel Gemm runs for the shape (for
+// a SparseA shape, the term lists and the SPARSE build where that pays).
 func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
 	if s.kind != GemmRegister {
 		return fmt.Errorf("gemm block %v: the %v GEMM has no blocks", b, s.kind)
 	}
-	if !b.Valid() || (sh.TransA && sh.TransB) {
+	if !b.Valid() || (sh.TransA && sh.TransB) || (sh.SparseA && sh.TransB) {
 		return fmt.Errorf("gemm block %+v, %v: not one gemm_reg.cl builds", b, sh)
 	}
 	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {
@@ -251,6 +264,9 @@ func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
 	lda, ldb := sh.K, sh.N
 	if sh.TransA {
 		lda = sh.M
+	}
+	if s.runsSparse(sh) {
+		return s.launchSparse(b, sh.TransA, sh.M, sh.N, sh.K, a, bm, c, ldb, Fused{Sparse: true})
 	}
 	if sh.TransB {
 		return s.launchNT(b, sh.M, sh.N, sh.K, a, lda, bm, sh.K, c, Fused{})

@@ -155,4 +155,8 @@ func TestGemmSparseAllZero(t *testing.T) {
 	if err := s.GemmFused(kernels.TransB, m, n, k, zeros, w, z, kernels.Fused{Sparse: true}); err == nil {
 		t.Error("a sparse A B^T accepted")
 	}
+	nt := kernels.Shape{TransB: true, M: m, N: n, K: k, SparseA: true}
+	if err := s.GemmBlock(kernels.Block{TM: 4, TNV: 1}, nt, zeros, w, z); err == nil {
+		t.Error("GemmBlock accepted a sparse A B^T")
+	}
 }

@@ -24,6 +24,11 @@ func (s *Set) UseTuning(t Tuning) error {
 		if _, err := s.regKernels(b); err != nil {
 			return err
 		}
+		if s.runsSparse(sh) {
+			if _, err := s.sparseKernels(s.regs.sparseBlock(b)); err != nil {
+				return err
+			}
+		}
 		tuned[sh] = b
 	}
 	s.tuned = tuned

@@ -144,7 +144,7 @@ func (l Launch) Dims(rows int) (m, n, k int) {
 // Shape is the GEMM as the tuner and kernels.Set see it at rows rows.
 func (l Launch) Shape(rows int) kernels.Shape {
 	m, n, k := l.Dims(rows)
-	return kernels.Shape{TransA: l.Form == kernels.TransA, TransB: l.Form == kernels.TransB, M: m, N: n, K: k}
+	return kernels.Shape{TransA: l.Form == kernels.TransA, TransB: l.Form == kernels.TransB, M: m, N: n, K: k, SparseA: l.Sparse}
 }
 
 // Plan is one training step of a network, declared once from the widths

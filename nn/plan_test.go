@@ -56,10 +56,10 @@ func (p *Plan) elems(name string, rows int) int {
 // first layer, dZ = dZ W^T (an A B^T, which gemm_reg_nt runs).
 func TestShapesOfDefaultNetwork(t *testing.T) {
 	want := []kernels.Shape{
-		{M: 128, N: 512, K: 784}, {M: 128, N: 256, K: 512}, {M: 128, N: 10, K: 256},
+		{M: 128, N: 512, K: 784, SparseA: true}, {M: 128, N: 256, K: 512}, {M: 128, N: 10, K: 256},
 		{TransB: true, M: 128, N: 256, K: 10}, {TransA: true, M: 256, N: 10, K: 128},
 		{TransB: true, M: 128, N: 512, K: 256}, {TransA: true, M: 512, N: 256, K: 128},
-		{TransA: true, M: 784, N: 512, K: 128},
+		{TransA: true, M: 784, N: 512, K: 128, SparseA: true},
 	}
 	if got := Shapes([]int{784, 512, 256, 10}, 128); !slices.Equal(got, want) {
 		t.Errorf("Shapes = %v, want %v", got, want)

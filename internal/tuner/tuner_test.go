@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mnist-cl/mnist-cl/cpuref"
@@ -179,4 +181,94 @@ func TestHugeShapeTimedAtStandIn(t *testing.T) {
 	if !found {
 		t.Fatalf("block %v is not a candidate of the stand-in", b)
 	}
+}
+
+// TestTuneSparse tunes the input layer's two products as a step runs them,
+// skipping X's zeros: on image-like operands, with the SPARSE build, cached
+// under their own names, apart from the dense products of the same sizes.
+func TestTuneSparse(t *testing.T) {
+	s := newSet(t, kernels.Registers{})
+	shapes := []kernels.Shape{{M: 128, N: 512, K: 784, SparseA: true}, {TransA: true, M: 784, N: 512, K: 128, SparseA: true}}
+	_, choices, err := tuner.Tune(context.Background(), s, shapes, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(choices) != 2 || choices[0].Candidates == 0 || choices[1].Candidates == 0 {
+		t.Fatalf("choices %+v", choices)
+	}
+	if !builtSparse(s) {
+		t.Error("no SPARSE=1 program was built: the sparse shapes were timed dense")
+	}
+	cache := &tuner.Cache{Path: filepath.Join(t.TempDir(), "tuning.json")}
+	if _, err := tuner.Apply(context.Background(), s, cache, shapes, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	key, err := s.TuneKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense := []kernels.Shape{shapes[0], shapes[1]}
+	for i := range dense {
+		dense[i].SparseA = false
+	}
+	if _, missing, err := cache.Load(key, append(dense, shapes...)); err != nil || !slices.Equal(missing, dense) {
+		t.Fatalf("cache: %v, missing %v; want only the dense shapes missing", err, missing)
+	}
+	b, err := os.ReadFile(cache.Path)
+	if err != nil || !strings.Contains(string(b), `"AB 128x784x512 sparse A"`) {
+		t.Fatalf("cache file (%v) lacks the sparse shape's name:\n%s", err, b)
+	}
+}
+
+// TestEveryCandidateIsCorrectSparse runs every block Tune may choose for the
+// input layer's products on their SPARSE build (cut to the registers) at odd
+// sizes, on blank and inked rows, against cpuref.
+func TestEveryCandidateIsCorrectSparse(t *testing.T) {
+	for _, regs := range registerFiles {
+		t.Run(fmt.Sprintf("%dx%d", regs.Count, regs.Width), func(t *testing.T) {
+			ctx, q := cltest.Queue(t)
+			s, err := kernels.New(ctx, q, kernels.Options{Gemm: kernels.GemmRegister, Registers: regs, MinSparseWork: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Release)
+			rng := rand.New(rand.NewPCG(cltest.Seed(t), 22))
+			for _, train := range []kernels.Shape{trainingShapes[0], trainingShapes[1]} {
+				for _, b := range regs.Candidates(train) {
+					for _, o := range [][3]int{{7, 37, 13}, {129, 65, 131}} {
+						sh := kernels.Shape{TransA: train.TransA, M: o[0], N: o[1], K: o[2], SparseA: true}
+						ar, ac, br, bc := cpuref.Operands(sh.M, sh.N, sh.K, sh.TransA, false)
+						a32 := cltest.Float32(cltest.Rand(rng, ar, ac, -1, 1))
+						for i := range a32 {
+							if i/ac%3 == 1 || rng.IntN(4) > 0 {
+								a32[i] = 0 // every third row blank, three in four of the rest
+							}
+						}
+						b32 := cltest.Float32(cltest.Rand(rng, br, bc, -1, 1))
+						c := cltest.Buffer(t, ctx, q, sh.M*sh.N, nil)
+						if err := s.GemmBlock(b, sh, cltest.Buffer(t, ctx, q, ar*ac, a32), cltest.Buffer(t, ctx, q, br*bc, b32), c); err != nil {
+							t.Fatal(err)
+						}
+						want := cpuref.MatMul(cpuref.Dense32(ar, ac, a32), cpuref.Dense32(br, bc, b32), sh.TransA, false)
+						if e := cpuref.RelErr(cltest.Read(t, q, c, sh.M*sh.N), want); !(e <= 1e-5) {
+							t.Fatalf("block %v on %v: relative error %.3g", b, sh, e)
+						}
+					}
+				}
+			}
+			if !builtSparse(s) {
+				t.Error("no SPARSE=1 program was built: the blocks ran every term")
+			}
+		})
+	}
+}
+
+// builtSparse reports whether s built gemm_reg.cl with SPARSE=1.
+func builtSparse(s *kernels.Set) bool {
+	for _, p := range s.Programs() {
+		if strings.Contains(p.Options, "SPARSE=1") {
+			return true
+		}
+	}
+	return false
 }
