@@ -1,8 +1,10 @@
 package cl_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -48,6 +50,12 @@ __kernel void spin(__global float *x, int n, int reps) {
 	float v = x[i];
 	for (int r = 0; r < reps; r++) v = v * 0.999f + 0.001f;
 	x[i] = v;
+}
+
+typedef struct { int n; float scale; int offset; } Affine;
+__kernel void affine(const Affine p, __global float *x) {
+	int i = get_global_id(0);
+	if (i < p.n) x[i] = p.scale * (float)(i + p.offset);
 }
 
 __kernel void local_sum(__global const int *x, __global int *out, __local int *scratch) {
@@ -405,6 +413,45 @@ func TestAddKernel(t *testing.T) {
 				t.Fatalf("n=%d: c[%d] = %v, want %v", n, i, c[i], a[i]+b[i])
 			}
 		}
+	}
+}
+
+// TestStructArg passes a struct by value: every field must arrive where
+// the kernel's struct has it.
+func TestStructArg(t *testing.T) {
+	ctx, q := open(t, false)
+	affine := build(t, ctx, "affine")[0]
+	const n = 37
+	x := newBuffer(t, ctx, 4*(n+3))
+	if err := q.FillFloat32(x, -1, 0, n+3); err != nil {
+		t.Fatal(err)
+	}
+	var p [12]byte
+	binary.NativeEndian.PutUint32(p[0:], n)
+	binary.NativeEndian.PutUint32(p[4:], math.Float32bits(0.5))
+	offset := int32(-3)
+	binary.NativeEndian.PutUint32(p[8:], uint32(offset))
+	if err := affine.SetArgs(cl.Struct(p[:]), x); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(affine, []int{n + 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, n+3)
+	if err := q.ReadFloat32(x, 0, got); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		want := float32(-1)
+		if i < n {
+			want = 0.5 * float32(i-3)
+		}
+		if v != want {
+			t.Fatalf("x[%d] = %v, want %v", i, v, want)
+		}
+	}
+	if err := affine.SetArgs(cl.Struct(nil), x); err == nil || !strings.Contains(err.Error(), "empty struct") {
+		t.Errorf("an empty struct: %v", err)
 	}
 }
 

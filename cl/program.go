@@ -112,9 +112,15 @@ func (k *Kernel) Release() {
 // work-group, so there is no value to pass, only a size.
 type Local int
 
+// Struct is the bytes of a struct argument passed by value, laid out as
+// the kernel's struct is (no pointers in it: OpenCL C forbids them). One
+// struct of sizes and settings costs a launch less host time than as many
+// scalar arguments: PoCL copies each argument of each launch.
+type Struct []byte
+
 // SetArgs sets arguments 0..len(args)-1 of the kernel. Each must be a
 // *Buffer (a __global pointer), an int (sent as a 32-bit int, so it must fit),
-// an int32, a uint32, a float32, or a Local. Other Go types are refused
+// an int32, a uint32, a float32, a Struct, or a Local. Other Go types are refused
 // rather than guessed at: a float64 or int64 would silently mismatch the
 // kernel's 4-byte parameter. OpenCL copies each value, so the arguments may
 // change after SetArgs returns.
@@ -148,6 +154,12 @@ func (k *Kernel) SetArgsFrom(first int, args ...any) error {
 			err = setValue(k, i, C.cl_uint(v))
 		case float32:
 			err = setValue(k, i, C.cl_float(v))
+		case Struct:
+			if len(v) == 0 {
+				err = fmt.Errorf("empty struct")
+				break
+			}
+			err = k.setArg(i, uintptr(len(v)), unsafe.Pointer(&v[0]))
 		case Local:
 			if v <= 0 {
 				err = fmt.Errorf("local size %d bytes: must be positive", int(v))
@@ -155,7 +167,7 @@ func (k *Kernel) SetArgsFrom(first int, args ...any) error {
 			}
 			err = k.setArg(i, uintptr(v), nil)
 		default:
-			err = fmt.Errorf("unsupported type %s (want *cl.Buffer, int, int32, uint32, float32 or cl.Local)", typeName(a))
+			err = fmt.Errorf("unsupported type %s (want *cl.Buffer, int, int32, uint32, float32, cl.Struct or cl.Local)", typeName(a))
 		}
 		if err != nil {
 			return fmt.Errorf("kernel %s argument %d: %w", k.name, i, err)

@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/mnist-cl/mnist-cl/cl"
 )
@@ -138,8 +140,8 @@ func (s *Set) Gemm(form Form, m, n, k int, a, b, c *cl.Buffer) error {
 func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
 	// The name is built only for an error: this runs eight times a step.
 	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form, m, n, k) }
-	if m <= 0 || n <= 0 || k <= 0 {
-		return fmt.Errorf("%s: sizes must be positive", op())
+	if min(m, n, k) <= 0 || max(m, n, k) > math.MaxInt32 {
+		return fmt.Errorf("%s: sizes must be positive 32-bit ints", op())
 	}
 	if form < NN || form > TransB {
 		return fmt.Errorf("%s: not a form the pass uses", op())
@@ -314,9 +316,32 @@ func (s *Set) enqueueReg(kern *cl.Kernel, blk Block, transA bool, m, n, k int) e
 // layer.
 const groupColumns = 512
 
-// regArgs is the count of arguments gemm_reg.cl's kernels share (setRegArgs);
-// gemm_reg_nt's panel comes after them.
-const regArgs = 24
+// regArgs is the count of arguments gemm_reg.cl's kernels share (setRegArgs):
+// Params, then nine buffers. gemm_reg_nt's panel comes after them.
+const regArgs = 10
+
+// regParams is gemm_reg.cl's Params, field for field: every field 4 bytes,
+// so the layout has no padding on any device.
+type regParams struct {
+	m, n, k, kc, lda, ldb, ldc, epi, colSum, nesterov, keep, lengthsAt int32
+	lr, mu, wd                                                         float32
+}
+
+// paramsBytes is the size of gemm_reg.cl's Params.
+const paramsBytes = 15 * 4
+
+// encode lays p out as gemm_reg.cl's Params, in the host's byte order,
+// which is the device's for every buffer this package writes too.
+func (p *regParams) encode(b *[paramsBytes]byte) cl.Struct {
+	ints := [...]int32{p.m, p.n, p.k, p.kc, p.lda, p.ldb, p.ldc, p.epi, p.colSum, p.nesterov, p.keep, p.lengthsAt}
+	for i, v := range ints {
+		binary.NativeEndian.PutUint32(b[4*i:], uint32(v))
+	}
+	for i, v := range [...]float32{p.lr, p.mu, p.wd} {
+		binary.NativeEndian.PutUint32(b[4*(len(ints)+i):], math.Float32bits(v))
+	}
+	return b[:]
+}
 
 // setRegArgs sets the regArgs arguments gemm_reg.cl's kernels share, with
 // k-chunk kc, and for a SPARSE=1 build the term lists (any buffer and 0
@@ -341,8 +366,11 @@ func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.B
 		}
 	}
 	h := st.Hyper
-	return kern.SetArgs(m, n, k, kc, a, lda, b, ldb, c, n, int32(f.Epi), aux, wantSum, colSum,
-		st.VW, st.B, st.VB, h.LR, h.Momentum, h.WeightDecay, boolInt(h.Nesterov), boolInt(st.Keep), terms, lengthsAt)
+	p := regParams{m: int32(m), n: int32(n), k: int32(k), kc: int32(kc), lda: int32(lda), ldb: int32(ldb), ldc: int32(n),
+		epi: int32(f.Epi), colSum: wantSum, nesterov: boolInt(h.Nesterov), keep: boolInt(st.Keep), lengthsAt: int32(lengthsAt),
+		lr: h.LR, mu: h.Momentum, wd: h.WeightDecay}
+	var buf [paramsBytes]byte
+	return kern.SetArgs(p.encode(&buf), a, b, c, aux, colSum, st.VW, st.B, st.VB, terms)
 }
 
 // panelBytes bounds gemm_reg_nt's panel of B^T (all of k for one column

@@ -373,44 +373,56 @@ static inline __attribute__((always_inline)) void tile(int M, int N, int K, int 
 // epi != EPI_UPDATE and drops the optimiser step and its prefetches.
 static inline int onlyEpilogue(int epi) { return epi & 3; }
 
+// Params are the sizes and settings of a launch, one struct argument rather
+// than fifteen scalar ones: PoCL copies every argument of every launch. A
+// thin product (128 x 256 x 10, queued 3000 times) took 17-19 us a launch
+// against 19-23, and 22-24 us of the process's CPU time against 28-31
+// (Zen 5), time the host's thread takes from PoCL's two. The host writes
+// the fields in this order (regParams in kernels/gemm.go).
+typedef struct {
+	int M, N, K, kc;      // op(A) is M x K, C M x N; kc is the k-chunk
+	int lda, ldb, ldc;    // row strides of A, B and C as stored
+	int epi, colsum;      // the epilogue; 1: db gets B's column sums
+	int nesterov, keep;   // EPI_UPDATE's (see Step)
+	int lengthsAt;        // SPARSE: where the term lists' lengths start
+	float lr, mu, wd;     // EPI_UPDATE's
+} Params;
+
 // Launch with global (ceil(M/TM), ceil(N/TN)) and local (1, 1): consecutive
 // work-groups share one panel of B, which then stays in cache. kc is the
 // k-chunk (0 or K and more: one chunk; compensated builds always take one).
 // aux is the epilogue's operand (any buffer for EPI_NONE; W for EPI_UPDATE);
-// db, when colsum is 1, gets the column sums of B (gemm_reg_tn only). The
-// last eight arguments are EPI_UPDATE's (see Step); other epilogues ignore
-// them, and V, bias and Vb may then be any buffer.
+// db, when colsum is 1, gets the column sums of B (gemm_reg_tn only). V,
+// bias and Vb are EPI_UPDATE's (see Step); other epilogues ignore them, and
+// they may then be any buffer, as terms may outside a SPARSE build.
+#define GEMM_REG_ARGS                                                           \
+	const Params p, __global const float *restrict A,                       \
+	__global const float *restrict B, __global float *restrict C,           \
+	__global const float *restrict aux, __global float *restrict db,        \
+	__global float *V, __global float *bias, __global float *Vb,            \
+	__global const int *restrict terms
 #define GEMM_REG(name, transA)                                                  \
-	__kernel void name(const int M, const int N, const int K, int kc,       \
-			   __global const float *restrict A, const int lda,     \
-			   __global const float *restrict B, const int ldb,     \
-			   __global float *restrict C, const int ldc,           \
-			   const int epi, __global const float *restrict aux,   \
-			   const int colsum, __global float *restrict db,       \
-			   __global float *V, __global float *bias,             \
-			   __global float *Vb, const float lr, const float mu,  \
-			   const float wd, const int nesterov, const int keep,  \
-			   __global const int *restrict terms, const int lengthsAt) \
+	__kernel void name(GEMM_REG_ARGS)                                       \
 	{                                                                       \
+		const int M = p.M, N = p.N, K = p.K;                            \
 		const int i0 = get_global_id(0) * TM;                           \
 		const int j0 = get_global_id(1) * TN;                           \
 		if (i0 >= M || j0 >= N)                                         \
 			return;                                                 \
-		if (COMPENSATED || kc <= 0 || kc > K)                           \
-			kc = K;                                                 \
+		const int kc = COMPENSATED || p.kc <= 0 || p.kc > K ? K : p.kc; \
 		/* SPARSE: the block's list of terms and its length */         \
 		__global const int *list = terms + (size_t)get_global_id(0) * K; \
-		const int len = SPARSE ? terms[lengthsAt + get_global_id(0)] : K; \
-		const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};      \
+		const int len = SPARSE ? terms[p.lengthsAt + get_global_id(0)] : K; \
+		const Step st = {p.lr, p.mu, p.wd, p.nesterov, p.keep, V, bias, Vb}; \
 		const bool full = i0 + TM <= M && j0 + TN <= N;                 \
 		/* Only A^T B carries column sums and the update (the host      \
 		   refuses them elsewhere): gemm_reg_nn drops their code. */    \
-		const int e = transA ? epi : onlyEpilogue(epi);                 \
-		const bool sums = transA && colsum && i0 == 0;                  \
+		const int e = transA ? p.epi : onlyEpilogue(p.epi);             \
+		const bool sums = transA && p.colsum && i0 == 0;                \
 		if (full)                                                       \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, false, e, aux, sums, db, &st, list, len); \
+			tile(M, N, K, kc, A, p.lda, B, p.ldb, C, p.ldc, i0, j0, transA, false, e, aux, sums, db, &st, list, len); \
 		else                                                            \
-			tile(M, N, K, kc, A, lda, B, ldb, C, ldc, i0, j0, transA, true, e, aux, sums, db, &st, list, len); \
+			tile(M, N, K, kc, A, p.lda, B, p.ldb, C, p.ldc, i0, j0, transA, true, e, aux, sums, db, &st, list, len); \
 	}
 
 GEMM_REG(gemm_reg_nn, false)
@@ -458,28 +470,20 @@ static inline void packPanel(__local float *panel, __global const float *B, int 
 // global (ceil(M/TM) rounded up to the group, ceil(N/TN)) and local (group,
 // 1), panel K * TN floats. The arguments are gemm_reg_nn's (kc, colsum and
 // EPI_UPDATE unused) and the panel.
-__kernel void gemm_reg_nt(const int M, const int N, const int K, int kc,
-			  __global const float *restrict A, const int lda,
-			  __global const float *restrict B, const int ldb,
-			  __global float *restrict C, const int ldc,
-			  const int epi, __global const float *restrict aux,
-			  const int colsum, __global float *restrict db,
-			  __global float *V, __global float *bias,
-			  __global float *Vb, const float lr, const float mu,
-			  const float wd, const int nesterov, const int keep,
-			  __global const int *restrict terms, const int lengthsAt, __local float *panel)
+__kernel void gemm_reg_nt(GEMM_REG_ARGS, __local float *panel)
 {
+	const int M = p.M, N = p.N, K = p.K;
 	const int i0 = get_global_id(0) * TM, j0 = get_group_id(1) * TN;
-	packPanel(panel, B, ldb, N, j0, 0, K);
+	packPanel(panel, B, p.ldb, N, j0, 0, K);
 	barrier(CLK_LOCAL_MEM_FENCE);
 	if (i0 >= M)
 		return;
-	const Step st = {lr, mu, wd, nesterov, keep, V, bias, Vb};
-	const int e = onlyEpilogue(epi);
+	const Step st = {p.lr, p.mu, p.wd, p.nesterov, p.keep, V, bias, Vb};
+	const int e = onlyEpilogue(p.epi);
 	if (i0 + TM <= M && j0 + TN <= N)
-		chunk(M, N, K, 0, K, K, A, lda, (__global const int *)0, B, ldb, true, panel, C, ldc, i0, j0, false, false, e, aux, &st);
+		chunk(M, N, K, 0, K, K, A, p.lda, (__global const int *)0, B, p.ldb, true, panel, C, p.ldc, i0, j0, false, false, e, aux, &st);
 	else
-		chunk(M, N, K, 0, K, K, A, lda, (__global const int *)0, B, ldb, true, panel, C, ldc, i0, j0, false, true, e, aux, &st);
+		chunk(M, N, K, 0, K, K, A, p.lda, (__global const int *)0, B, p.ldb, true, panel, C, p.ldc, i0, j0, false, true, e, aux, &st);
 }
 
 #if SPARSE
