@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/mnist-cl/mnist-cl/cl"
 )
@@ -169,7 +170,8 @@ func (r Registers) DefaultBlock(n int) Block {
 // one chunk, at that one only); thin outputs also try uncompensated blocks
 // (Tune's check against cpuref decides whether blocked summation is
 // accurate enough at the shape). Every one fits the registers, so none
-// spills, and a width takes at most two builds.
+// spills, and a width takes at most two builds. A product skipping zeros
+// (SparseA) tries fewer: see sparseCandidates.
 func (r Registers) Candidates(sh Shape) []Block {
 	def := r.DefaultBlock(sh.N)
 	kcs := []int{defaultKC}
@@ -206,6 +208,33 @@ func (r Registers) Candidates(sh Shape) []Block {
 			for _, kc := range kcs {
 				add(Block{TM: tm, TNV: tnv, KC: kc})
 			}
+		}
+	}
+	if sh.SparseA {
+		return r.sparseCandidates(out)
+	}
+	return out
+}
+
+// sparseCandidates are the blocks a product skipping zeros tries, from the
+// dense candidates cands: at each width only the tallest, cut to the
+// registers as it will run (sparseBlock), each at its k-chunks. Every
+// width is a SPARSE build of its own, compiled for the tuning alone (the
+// dense ones serve the other shapes too), which is what made tuning take
+// seconds more; the shorter blocks measured within a few percent of the
+// tallest (Zen 5, real images: X W1 185-196 us against 183-192).
+func (r Registers) sparseCandidates(cands []Block) []Block {
+	tallest := map[int]int{}
+	for _, b := range cands {
+		tallest[b.TNV] = max(tallest[b.TNV], b.TM)
+	}
+	var out []Block
+	for _, b := range cands {
+		if b.TM != tallest[b.TNV] {
+			continue
+		}
+		if c := r.sparseBlock(b); !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
 	return out

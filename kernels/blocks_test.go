@@ -101,6 +101,30 @@ func TestBlockForSparse(t *testing.T) {
 	}
 }
 
+// TestSparseCandidates checks the blocks a product skipping zeros tries:
+// the default's, cut, first; each as it will run (already cut); a build
+// per width at most, so that tuning them compiles little.
+func TestSparseCandidates(t *testing.T) {
+	for _, r := range []Registers{{Width: 16, Count: 32}, {Width: 8, Count: 16}, {Width: 4, Count: 16}} {
+		for _, sh := range []Shape{{M: 128, N: 512, K: 784, SparseA: true}, {TransA: true, M: 784, N: 512, K: 128, SparseA: true}} {
+			cands := r.Candidates(sh)
+			if len(cands) == 0 || cands[0] != r.sparseBlock(r.DefaultBlock(sh.N)) {
+				t.Fatalf("registers %+v, %v: candidates %v, want the default's cut first", r, sh, cands)
+			}
+			widths := map[int]int{}
+			for _, b := range cands {
+				if r.sparseBlock(b) != b {
+					t.Errorf("registers %+v, %v: candidate %v runs as %v", r, sh, b, r.sparseBlock(b))
+				}
+				if tm, ok := widths[b.TNV]; ok && tm != b.TM {
+					t.Errorf("registers %+v, %v: two builds %d and %d rows high at width %d", r, sh, tm, b.TM, b.TNV)
+				}
+				widths[b.TNV] = b.TM
+			}
+		}
+	}
+}
+
 // TestSparseBlock checks the cut of a sparse product's block: the
 // accumulators, a row of B and the TM broadcasts of A fit the registers.
 func TestSparseBlock(t *testing.T) {
