@@ -140,8 +140,8 @@ func (s *Set) Gemm(form Form, m, n, k int, a, b, c *cl.Buffer) error {
 func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) error {
 	// The name is built only for an error: this runs eight times a step.
 	op := func() string { return fmt.Sprintf("gemm(%s, m=%d n=%d k=%d)", form, m, n, k) }
-	if min(m, n, k) <= 0 || max(m, n, k) > math.MaxInt32 {
-		return fmt.Errorf("%s: sizes must be positive 32-bit ints", op())
+	if err := checkSizes(m, n, k); err != nil {
+		return fmt.Errorf("%s: %w", op(), err)
 	}
 	if form < NN || form > TransB {
 		return fmt.Errorf("%s: not a form the pass uses", op())
@@ -189,6 +189,15 @@ const minSparseWork = 1 << 22
 // correct outputs for uninitialized after a momentum step.)
 func (s *Set) sparseWorthIt(m, n, k int) bool {
 	return !thin(n) && uint64(m)*uint64(n)*uint64(k) >= s.minSparse
+}
+
+// checkSizes refuses sizes the kernels cannot take: they are 32-bit ints
+// in gemm_reg.cl's Params.
+func checkSizes(m, n, k int) error {
+	if min(m, n, k) <= 0 || max(m, n, k) > math.MaxInt32 {
+		return fmt.Errorf("sizes must be positive 32-bit ints")
+	}
+	return nil
 }
 
 // runsSparse reports whether Gemm runs sh on op(A)'s nonzero terms only.
@@ -259,6 +268,9 @@ func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
 	}
 	if !b.Valid() || (sh.TransA && sh.TransB) || (sh.SparseA && sh.TransB) {
 		return fmt.Errorf("gemm block %+v, %v: not one gemm_reg.cl builds", b, sh)
+	}
+	if err := checkSizes(sh.M, sh.N, sh.K); err != nil {
+		return fmt.Errorf("gemm %v: %w", sh, err)
 	}
 	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {
 		return fmt.Errorf("gemm %v: %w", sh, err)
@@ -366,6 +378,9 @@ func setRegArgs(kern *cl.Kernel, kc, m, n, k int, a *cl.Buffer, lda int, b *cl.B
 		}
 	}
 	h := st.Hyper
+	if lengthsAt > math.MaxInt32 {
+		return fmt.Errorf("term lists of %d ints: past the kernel's 32-bit index", lengthsAt)
+	}
 	p := regParams{m: int32(m), n: int32(n), k: int32(k), kc: int32(kc), lda: int32(lda), ldb: int32(ldb), ldc: int32(n),
 		epi: int32(f.Epi), colSum: wantSum, nesterov: boolInt(h.Nesterov), keep: boolInt(st.Keep), lengthsAt: int32(lengthsAt),
 		lr: h.LR, mu: h.Momentum, wd: h.WeightDecay}

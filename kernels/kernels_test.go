@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -212,6 +213,17 @@ func TestGemmRejectsBadShapes(t *testing.T) {
 	}
 	if err := s.Gemm(kernels.Form(7), 5, 5, 5, big, big, big); err == nil {
 		t.Fatal("form 7 passed")
+	}
+	// Sizes reach the kernels as 32-bit ints: a larger one is refused,
+	// not wrapped (before the buffers' sizes are even looked at).
+	if err := s.Gemm(kernels.NN, 1<<31, 1, 1, big, big, big); err == nil || !strings.Contains(err.Error(), "32-bit") {
+		t.Fatalf("m = 2^31: %v", err)
+	}
+	if s.Kind() == kernels.GemmRegister {
+		sh := kernels.Shape{M: 1, N: 1, K: 1 << 31}
+		if err := s.GemmBlock(kernels.Block{TM: 4, TNV: 1}, sh, big, big, big); err == nil || !strings.Contains(err.Error(), "32-bit") {
+			t.Fatalf("GemmBlock, k = 2^31: %v", err)
+		}
 	}
 }
 
