@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"slices"
 
 	"golang.org/x/image/vector"
 )
@@ -154,8 +155,12 @@ func outline(p []pt, width float64) [][]pt {
 
 // dashed cuts the polyline p into the polylines that the dash pattern
 // draws, starting with a drawn stretch at p[0]. The pattern has an even
-// number of positive lengths: drawn, skipped, drawn, ...
+// number of positive lengths: drawn, skipped, drawn, ... (any other
+// pattern draws the line whole: a zero length would never advance).
 func dashed(p []pt, dash []float64) [][]pt {
+	if len(dash)%2 != 0 || slices.ContainsFunc(dash, func(d float64) bool { return !(d > 0) }) {
+		return [][]pt{p}
+	}
 	var out [][]pt
 	k, left, on := 0, dash[0], true // pattern index, length left in it, drawing
 	cur := []pt{p[0]}

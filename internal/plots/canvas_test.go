@@ -51,6 +51,14 @@ func TestStrokeDashed(t *testing.T) {
 	if len(pieces) != 2 || len(pieces[0]) != 3 || pieces[0][2] != (pt{4, 2}) || pieces[1][0] != (pt{4, 5}) {
 		t.Errorf("dashes round a corner: %v, want (0,0)-(4,0)-(4,2) and from (4,5)", pieces)
 	}
+	// A pattern with a zero or odd count of lengths draws the line whole
+	// rather than looping for ever.
+	line := []pt{{0, 0}, {10, 0}}
+	for _, dash := range [][]float64{{6, 0}, {0, 3}, {6}} {
+		if got := dashed(line, dash); len(got) != 1 || len(got[0]) != 2 {
+			t.Errorf("pattern %v: %v, want the line whole", dash, got)
+		}
+	}
 }
 
 func TestStrokeJoin(t *testing.T) {
