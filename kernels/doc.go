@@ -43,7 +43,11 @@
 // in its inner loop. DefaultBlock derives the built-in block from that
 // (6 x 64 and 6 x 16), Candidates the few the tuner (internal/tuner) times;
 // Gemm uses a shape's tuned block, else its nearest tuned neighbour's, else
-// the default. The tiled GEMM for GPUs keeps fixed 16 x 16 tiles.
+// the default. A product that skips zeros is a shape of its own
+// (Shape.SparseA): its blocks are cut to fit the registers with the
+// broadcasts a list of terms needs (sparseBlock), and tuned as they run. A
+// launch's sizes and settings go as one struct argument (gemm_reg.cl's
+// Params). The tiled GEMM for GPUs keeps fixed 16 x 16 tiles.
 //
 // # Tolerances
 //
