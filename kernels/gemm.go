@@ -122,7 +122,7 @@ type Fused struct {
 	Step   *FusedStep
 	// Sparse says op(A) is mostly zeros (A is the input batch): the register
 	// GEMM then lists each block's nonzero terms and skips the rest (see
-	// sparse.go) where that pays (sparseWorthIt). A B and A^T B only; the
+	// sparse.go) where that pays (runsSparse). A B and A^T B only; the
 	// tiled GEMM runs every term.
 	Sparse bool
 }
@@ -182,15 +182,6 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 // product sparse.
 const minSparseWork = 1 << 22
 
-// sparseWorthIt reports whether a product of m x n x k skips its zero
-// terms when asked: large enough (Options.MinSparseWork), and wider than a
-// thin output, which costs about what its list does. (The compensated SPARSE
-// build of thin outputs also made oclgrind 21.10's --uninitialized take
-// correct outputs for uninitialized after a momentum step.)
-func (s *Set) sparseWorthIt(m, n, k int) bool {
-	return !thin(n) && uint64(m)*uint64(n)*uint64(k) >= s.minSparse
-}
-
 // checkSizes refuses sizes the kernels cannot take: they are 32-bit ints
 // in gemm_reg.cl's Params.
 func checkSizes(m, n, k int) error {
@@ -200,9 +191,13 @@ func checkSizes(m, n, k int) error {
 	return nil
 }
 
-// runsSparse reports whether Gemm runs sh on op(A)'s nonzero terms only.
+// runsSparse reports whether Gemm runs sh on op(A)'s nonzero terms only:
+// asked to (SparseA), large enough (Options.MinSparseWork), and wider than
+// a thin output, which costs about what its list does. (The compensated
+// SPARSE build of thin outputs also made oclgrind 21.10's --uninitialized
+// take correct outputs for uninitialized after a momentum step.)
 func (s *Set) runsSparse(sh Shape) bool {
-	return sh.SparseA && s.sparseWorthIt(sh.M, sh.N, sh.K)
+	return sh.SparseA && !thin(sh.N) && uint64(sh.M)*uint64(sh.N)*uint64(sh.K) >= s.minSparse
 }
 
 // checkFused checks f's operands against a product of m x n.

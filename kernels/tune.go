@@ -96,3 +96,13 @@ func (s *Set) CheckKey(shapes []Shape) (string, error) {
 	}
 	return fmt.Sprintf("%s | %s | %s | %s | %s", s.dev.Name, s.dev.Platform, s.dev.DriverVersion, gemm, src), nil
 }
+
+// Candidates are the blocks worth timing for sh as Gemm runs it on s: a
+// SparseA shape too small to skip zeros here (runsSparse) runs dense, and
+// so tries the dense product's blocks, not the cut sparse set.
+func (s *Set) Candidates(sh Shape) []Block {
+	if !s.runsSparse(sh) {
+		sh.SparseA = false
+	}
+	return s.regs.Candidates(sh)
+}

@@ -174,7 +174,7 @@ func tuneShape(ctx context.Context, s *kernels.Set, sh kernels.Shape, rng *rand.
 		return Choice{}, err
 	}
 	defer o.release()
-	cands := s.Registers().Candidates(at)
+	cands := s.Candidates(at)
 	ch := Choice{Shape: sh, Default: cands[0]}
 	best := math.Inf(1)
 	for _, cand := range cands {
@@ -220,16 +220,22 @@ func run(ctx context.Context, s *kernels.Set, blk kernels.Block, sh kernels.Shap
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for range 4 {
-			if err := s.GemmBlock(blk, sh, o.a, o.b, o.c); err != nil {
-				return err
-			}
-		}
-		if err := s.Queue().Finish(); err != nil {
+		if err := queue(s, blk, sh, o, 4); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// queue runs blk's product n times back to back and waits once, as a step
+// runs its launches.
+func queue(s *kernels.Set, blk kernels.Block, sh kernels.Shape, o *operands, n int) error {
+	for range n {
+		if err := s.GemmBlock(blk, sh, o.a, o.b, o.c); err != nil {
+			return err
+		}
+	}
+	return s.Queue().Finish()
 }
 
 // timeGemm is the least over seven runs of the microseconds per GEMM when
@@ -245,12 +251,7 @@ func timeGemm(ctx context.Context, s *kernels.Set, blk kernels.Block, sh kernels
 			return 0, err
 		}
 		start := time.Now()
-		for range reps {
-			if err := s.GemmBlock(blk, sh, o.a, o.b, o.c); err != nil {
-				return 0, err
-			}
-		}
-		if err := s.Queue().Finish(); err != nil {
+		if err := queue(s, blk, sh, o, reps); err != nil {
 			return 0, err
 		}
 		el := time.Since(start)

@@ -272,3 +272,28 @@ func builtSparse(s *kernels.Set) bool {
 	}
 	return false
 }
+
+// TestSparseCandidatesWhereSparse checks that a sparse shape tries the cut
+// sparse blocks only where Gemm will skip zeros for it: at a batch of 7 the
+// input layer's product runs dense, and tries the dense product's blocks.
+func TestSparseCandidatesWhereSparse(t *testing.T) {
+	s := newSet(t, kernels.Registers{})
+	for _, c := range []struct {
+		rows   int
+		sparse bool
+	}{{7, false}, {128, true}} {
+		sh := kernels.Shape{M: c.rows, N: 512, K: 784, SparseA: true}
+		dense := sh
+		dense.SparseA = false
+		got, want := s.Candidates(sh), s.Registers().Candidates(sh)
+		if !c.sparse {
+			want = s.Registers().Candidates(dense)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("batch %d: candidates %v, want %v", c.rows, got, want)
+		}
+		if c.sparse && slices.Equal(got, s.Registers().Candidates(dense)) {
+			t.Errorf("batch %d: the dense product's candidates for a product skipping zeros", c.rows)
+		}
+	}
+}
