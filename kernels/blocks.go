@@ -145,35 +145,65 @@ const minRows = 4
 // row-blocks at batch 128 and gained nothing measured.
 const maxRows = 8
 
-// DefaultBlock is the block for a product with n columns without tuning,
-// derived from the registers: thin outputs (16 columns or fewer) take the
-// tallest compensated single vector that fits; wider ones the widest row of
-// vectors, up to what covers n, with which at least minRows rows fit, at the
-// tallest height that fits. That is 6 x 64 on AVX-512 and 6 x 16 on AVX2.
-func (r Registers) DefaultBlock(n int) Block {
-	if thin(n) {
+// ntWidest is the widest default of an A B^T in vectors. gemm_reg_nt reads
+// its row of B from the group's packed panel, and at 64 columns ran slower
+// than at 32 on Zen 5 with AVX-512 whatever the rows or the batch (dZ1 =
+// dZ2 W2^T: 161-175 us at 6 x 64 against 134-145 at 8 x 32; at batch
+// 1000, 960 against 800), where A B and A^T B ran as fast at either width.
+const ntWidest = 2
+
+// DefaultBlock is the block for sh without tuning, derived from the
+// registers:
+//   - thin outputs (16 columns or fewer) take the tallest compensated single
+//     vector that fits;
+//   - wider ones the widest row of vectors, up to what covers N (and
+//     ntWidest for an A B^T), with which at least minRows rows fit, at the
+//     tallest height that fits: 6 x 64 on AVX-512 (8 x 32 for A B^T) and
+//     6 x 16 on AVX2;
+//   - a product skipping zeros (SparseA) the widest with at least two rows
+//     once cut to its registers (sparseBlock): 5 x 64 on AVX-512 and 2 x 32
+//     on AVX2, where the cut 6 x 16 (4 x 16) ran X^T dZ1 on a real batch
+//     in 375 us against 335.
+func (r Registers) DefaultBlock(sh Shape) Block {
+	if thin(sh.N) {
 		return Block{TM: max(1, r.tallest(1, true, 12)), TNV: 1, Compensated: true}
 	}
-	cover := min(4, (n+15)/16)
+	cover := min(4, (sh.N+15)/16)
+	if sh.TransB {
+		cover = min(cover, ntWidest)
+	}
 	for tnv := cover; tnv > 1; tnv-- {
-		if tm := r.tallest(tnv, false, maxRows); tm >= minRows {
-			return Block{TM: tm, TNV: tnv, KC: defaultKC}
+		b := Block{TM: r.tallest(tnv, false, maxRows), TNV: tnv, KC: defaultKC}
+		if sh.SparseA && r.sparseBlock(b).TM >= 2 {
+			return r.sparseBlock(b)
+		}
+		if !sh.SparseA && b.TM >= minRows {
+			return b
 		}
 	}
-	return Block{TM: max(1, r.tallest(1, false, maxRows)), TNV: 1, KC: defaultKC}
+	b := Block{TM: max(1, r.tallest(1, false, maxRows)), TNV: 1, KC: defaultKC}
+	if sh.SparseA {
+		return r.sparseBlock(b)
+	}
+	return b
 }
 
 // Candidates are the blocks worth timing for sh on these registers, the
 // default first: at the default's width, the width that covers N (up to 64
-// columns) and half that, the tallest block that fits and one two rows
-// shorter, each at a few k-chunks (an A B^T, whose gemm_reg_nt sums k in
+// columns) and half that, the tallest block that fits and (but for A^T B)
+// one two rows shorter, each at a few k-chunks (an A B^T, whose gemm_reg_nt sums k in
 // one chunk, at that one only); thin outputs also try uncompensated blocks
 // (Tune's check against cpuref decides whether blocked summation is
 // accurate enough at the shape). Every one fits the registers, so none
 // spills, and a width takes at most two builds. A product skipping zeros
 // (SparseA) tries fewer: see sparseCandidates.
 func (r Registers) Candidates(sh Shape) []Block {
-	def := r.DefaultBlock(sh.N)
+	if sh.SparseA {
+		dense := sh
+		dense.SparseA = false
+		return r.sparseCandidates(r.DefaultBlock(sh), r.Candidates(dense))
+	}
+	def := r.DefaultBlock(sh)
 	kcs := []int{defaultKC}
 	switch {
 	case sh.TransB:
@@ -201,7 +231,16 @@ func (r Registers) Candidates(sh Shape) []Block {
 	cover := min(4, (sh.N+15)/16)
 	for _, tnv := range []int{def.TNV, cover, cover / 2} {
 		top := r.tallest(tnv, false, maxRows)
-		for _, tm := range []int{top, top - 2} {
+		heights := []int{top, top - 2}
+		if sh.TransA {
+			// gemm_reg_tn launches in groups along a row of blocks, and PoCL
+			// compiles a kernel again for each group size, a second or so
+			// per block tried; the shorter blocks never won (Zen 5, dW2:
+			// 4 x 64 at 147 us and 6 x 32 at 142 against 6 x 64 at 127 and
+			// 8 x 32 at 114; built for AVX2, 4 x 16 at 304 against 6 x 16 at 246).
+			heights = heights[:1]
+		}
+		for _, tm := range heights {
 			if tnv < 1 || tm < 2 {
 				continue
 			}
@@ -210,25 +249,23 @@ func (r Registers) Candidates(sh Shape) []Block {
 			}
 		}
 	}
-	if sh.SparseA {
-		return r.sparseCandidates(out)
-	}
 	return out
 }
 
-// sparseCandidates are the blocks a product skipping zeros tries, from the
-// dense candidates cands: at each width only the tallest, cut to the
-// registers as it will run (sparseBlock), each at its k-chunks. Every
+// sparseCandidates are the blocks a product skipping zeros tries: its
+// default def, then from the dense candidates cands at each width only the
+// tallest, cut to the registers as it will run (sparseBlock), each at its
+// k-chunks. Every
 // width is a SPARSE build of its own, compiled for the tuning alone (the
 // dense ones serve the other shapes too), which is what made tuning take
 // seconds more; the shorter blocks measured within a few percent of the
 // tallest (Zen 5, real images: X W1 185-196 us against 183-192).
-func (r Registers) sparseCandidates(cands []Block) []Block {
+func (r Registers) sparseCandidates(def Block, cands []Block) []Block {
 	tallest := map[int]int{}
 	for _, b := range cands {
 		tallest[b.TNV] = max(tallest[b.TNV], b.TM)
 	}
-	var out []Block
+	out := []Block{def}
 	for _, b := range cands {
 		if b.TM != tallest[b.TNV] {
 			continue

@@ -4,27 +4,40 @@ import "testing"
 
 // TestBlocksFitTheRegisters checks the blocks derived from each register
 // file: the defaults are the ones measured best (6 x 64 with AVX-512's 32
-// zmm registers, 6 x 16 with AVX2's 16 ymm), and no candidate spills.
+// zmm registers, 8 x 32 for its A B^T and 5 x 64 skipping zeros; 6 x 16
+// with AVX2's 16 ymm, 2 x 32 skipping zeros), and no candidate spills.
 func TestBlocksFitTheRegisters(t *testing.T) {
 	for _, c := range []struct {
-		regs       Registers
-		wide, thin Block
+		regs                   Registers
+		wide, nt, sparse, thin Block
 	}{
-		{Registers{Width: 16, Count: 32}, Block{TM: 6, TNV: 4, KC: defaultKC}, Block{TM: 12, TNV: 1, Compensated: true}},
-		{Registers{Width: 8, Count: 16}, Block{TM: 6, TNV: 1, KC: defaultKC}, Block{TM: 3, TNV: 1, Compensated: true}},
-		{Registers{Width: 4, Count: 16}, Block{TM: 2, TNV: 1, KC: defaultKC}, Block{TM: 1, TNV: 1, Compensated: true}},
+		{Registers{Width: 16, Count: 32}, Block{TM: 6, TNV: 4, KC: defaultKC}, Block{TM: 8, TNV: 2, KC: defaultKC},
+			Block{TM: 5, TNV: 4, KC: defaultKC}, Block{TM: 12, TNV: 1, Compensated: true}},
+		{Registers{Width: 8, Count: 16}, Block{TM: 6, TNV: 1, KC: defaultKC}, Block{TM: 6, TNV: 1, KC: defaultKC},
+			Block{TM: 2, TNV: 2, KC: defaultKC}, Block{TM: 3, TNV: 1, Compensated: true}},
+		{Registers{Width: 4, Count: 16}, Block{TM: 2, TNV: 1, KC: defaultKC}, Block{TM: 2, TNV: 1, KC: defaultKC},
+			Block{TM: 2, TNV: 1, KC: defaultKC}, Block{TM: 1, TNV: 1, Compensated: true}},
 	} {
-		if got := c.regs.DefaultBlock(512); got != c.wide {
-			t.Errorf("%+v: default for 512 columns %v, want %v", c.regs, got, c.wide)
-		}
-		if got := c.regs.DefaultBlock(10); got != c.thin {
-			t.Errorf("%+v: default for 10 columns %v, want %v", c.regs, got, c.thin)
+		for _, d := range []struct {
+			sh   Shape
+			want Block
+		}{
+			{Shape{M: 128, N: 512, K: 784}, c.wide},
+			{Shape{TransA: true, M: 784, N: 512, K: 128}, c.wide},
+			{Shape{TransB: true, M: 128, N: 512, K: 256}, c.nt},
+			{Shape{M: 128, N: 512, K: 784, SparseA: true}, c.sparse},
+			{Shape{M: 128, N: 10, K: 256}, c.thin},
+			{Shape{TransB: true, M: 128, N: 10, K: 256}, c.thin},
+		} {
+			if got := c.regs.DefaultBlock(d.sh); got != d.want {
+				t.Errorf("%+v: default for %v %v, want %v", c.regs, d.sh, got, d.want)
+			}
 		}
 		programs := map[Block]bool{}
 		for _, sh := range []Shape{{M: 128, N: 512, K: 784}, {TransA: true, M: 784, N: 512, K: 128}, {M: 128, N: 10, K: 256}, {M: 7, N: 37, K: 3},
 			{TransB: true, M: 128, N: 512, K: 256}, {TransB: true, M: 128, N: 256, K: 10}} {
 			cands := c.regs.Candidates(sh)
-			def := c.regs.DefaultBlock(sh.N)
+			def := c.regs.DefaultBlock(sh)
 			if sh.TransB {
 				def.KC = 0 // gemm_reg_nt sums k in one chunk
 			}
@@ -76,14 +89,19 @@ func TestNearest(t *testing.T) {
 }
 
 // TestBlockForSparse checks where a product skipping zeros gets its block:
-// its own tuning, else the nearest sparse one, else the dense product's,
-// never the dense product's when a sparse one was tuned.
+// its own tuning, else the nearest sparse one, else the sparse default,
+// never the dense product's, unless it is too small to skip zeros and
+// runs dense.
 func TestBlockForSparse(t *testing.T) {
 	dense, sparse := Shape{M: 128, N: 512, K: 784}, Shape{M: 128, N: 512, K: 784, SparseA: true}
 	a, b := Block{TM: 8, TNV: 2}, Block{TM: 4, TNV: 4, KC: 128}
-	s := &Set{regs: Registers{Width: 16, Count: 32}, tuned: map[Shape]Block{dense: a}}
-	if got := s.blockFor(sparse); got != a {
-		t.Errorf("untuned sparse product: block %v, want the dense one's %v", got, a)
+	s := &Set{regs: Registers{Width: 16, Count: 32}, tuned: map[Shape]Block{dense: a}, minSparse: minSparseWork}
+	if got, want := s.blockFor(sparse), s.regs.DefaultBlock(sparse); got != want {
+		t.Errorf("untuned sparse product: block %v, want the sparse default %v", got, want)
+	}
+	small := Shape{M: 2, N: 512, K: 784, SparseA: true} // runs dense
+	if got := s.blockFor(small); got != a {
+		t.Errorf("untuned sparse product too small to skip zeros: block %v, want the dense one's %v", got, a)
 	}
 	s.tuned[sparse] = b
 	bigger := sparse
@@ -108,7 +126,7 @@ func TestSparseCandidates(t *testing.T) {
 	for _, r := range []Registers{{Width: 16, Count: 32}, {Width: 8, Count: 16}, {Width: 4, Count: 16}} {
 		for _, sh := range []Shape{{M: 128, N: 512, K: 784, SparseA: true}, {TransA: true, M: 784, N: 512, K: 128, SparseA: true}} {
 			cands := r.Candidates(sh)
-			if len(cands) == 0 || cands[0] != r.sparseBlock(r.DefaultBlock(sh.N)) {
+			if len(cands) == 0 || cands[0] != r.DefaultBlock(sh) {
 				t.Fatalf("registers %+v, %v: candidates %v, want the default's cut first", r, sh, cands)
 			}
 			widths := map[int]int{}

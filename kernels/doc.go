@@ -40,8 +40,9 @@
 // chunk. Blocks are sized from the device's float vector width
 // (RegistersOf): a float16 accumulator is one zmm register with AVX-512 (32
 // of them) and two ymm with AVX2 (16), and a block that does not fit spills
-// in its inner loop. DefaultBlock derives the built-in block from that
-// (6 x 64 and 6 x 16), Candidates the few the tuner (internal/tuner) times;
+// in its inner loop. DefaultBlock derives the built-in block of a shape
+// from that (6 x 64 and 6 x 16; 8 x 32 for AVX-512's A B^T; 5 x 64 and
+// 2 x 32 skipping zeros), Candidates the few the tuner (internal/tuner) times;
 // Gemm uses a shape's tuned block, else its nearest tuned neighbour's, else
 // the default. A product that skips zeros is a shape of its own
 // (Shape.SparseA): its blocks are cut to fit the registers with the

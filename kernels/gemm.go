@@ -237,7 +237,9 @@ func checkFused(form Form, m, n int, f Fused) error {
 }
 
 // blockFor is the register block of a shape: its tuned one, else that of
-// the nearest tuned shape of its form and width, else the default.
+// the nearest tuned shape of its form, width and sparsity, else the
+// default. A SparseA shape too small to skip zeros (runsSparse) runs dense,
+// with the dense product's block.
 func (s *Set) blockFor(sh Shape) Block {
 	if b, ok := s.tuned[sh]; ok {
 		return b
@@ -245,13 +247,11 @@ func (s *Set) blockFor(sh Shape) Block {
 	if b, ok := nearest(s.tuned, sh); ok {
 		return b
 	}
-	if sh.SparseA {
-		// Untuned sparse: the dense product's block (launchSparse cuts it
-		// to the registers) rather than the built-in one.
+	if sh.SparseA && !s.runsSparse(sh) {
 		sh.SparseA = false
 		return s.blockFor(sh)
 	}
-	return s.regs.DefaultBlock(sh.N)
+	return s.regs.DefaultBlock(sh)
 }
 
 // GemmBlock is Gemm's C = op(A) op(B) with block b, whatever the tuning

@@ -283,11 +283,14 @@ func (s *Set) build() error {
 		}
 		return nil
 	}
-	// Every default block (outputs one to four vectors wide), now: a broken
-	// source fails here, and no step of training waits for a compiler.
+	// Every dense default block (outputs one to four vectors wide, A B^T's
+	// too), now: a broken source fails here, and no step of training waits
+	// for a compiler.
 	for n := 16; n <= 64; n += 16 {
-		if _, err := s.regKernels(s.regs.DefaultBlock(n)); err != nil {
-			return err
+		for _, nt := range []bool{false, true} {
+			if _, err := s.regKernels(s.regs.DefaultBlock(Shape{N: n, TransB: nt})); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
