@@ -191,12 +191,12 @@ func (r Registers) DefaultBlock(sh Shape) Block {
 // Candidates are the blocks worth timing for sh on these registers, the
 // default first: at the default's width, the width that covers N (up to 64
 // columns) and half that, the tallest block that fits and (but for A^T B)
-// one two rows shorter, each at a few k-chunks (an A B^T, whose gemm_reg_nt sums k in
-// one chunk, at that one only); thin outputs also try uncompensated blocks
-// (Tune's check against cpuref decides whether blocked summation is
-// accurate enough at the shape). Every one fits the registers, so none
-// spills, and a width takes at most two builds. A product skipping zeros
-// (SparseA) tries fewer: see sparseCandidates.
+// one two rows shorter, each at a few k-chunks (an A B^T, whose
+// gemm_reg_nt sums k in one chunk, at that one only); thin outputs also
+// try uncompensated blocks (Tune's check against cpuref decides whether
+// blocked summation is accurate enough at the shape). Every one fits the
+// registers, so none spills, and a width takes at most two builds. A
+// product skipping zeros (SparseA) tries fewer: see sparseCandidates.
 func (r Registers) Candidates(sh Shape) []Block {
 	if sh.SparseA {
 		dense := sh
@@ -237,7 +237,8 @@ func (r Registers) Candidates(sh Shape) []Block {
 			// compiles a kernel again for each group size, a second or so
 			// per block tried; the shorter blocks never won (Zen 5, dW2:
 			// 4 x 64 at 147 us and 6 x 32 at 142 against 6 x 64 at 127 and
-			// 8 x 32 at 114; built for AVX2, 4 x 16 at 304 against 6 x 16 at 246).
+			// 8 x 32 at 114; built for AVX2, 4 x 16 at 286-304 against
+			// 6 x 16 at 243-257).
 			heights = heights[:1]
 		}
 		for _, tm := range heights {
@@ -255,11 +256,11 @@ func (r Registers) Candidates(sh Shape) []Block {
 // sparseCandidates are the blocks a product skipping zeros tries: its
 // default def, then from the dense candidates cands at each width only the
 // tallest, cut to the registers as it will run (sparseBlock), each at its
-// k-chunks. Every
-// width is a SPARSE build of its own, compiled for the tuning alone (the
-// dense ones serve the other shapes too), which is what made tuning take
-// seconds more; the shorter blocks measured within a few percent of the
-// tallest (Zen 5, real images: X W1 185-196 us against 183-192).
+// k-chunks. Every width is a SPARSE build of its own, compiled for the
+// tuning alone (the dense ones serve the other shapes too), which is what
+// made tuning take seconds more; the shorter blocks measured within a few
+// percent of the tallest (Zen 5, real images: X W1 185-196 us against
+// 183-192).
 func (r Registers) sparseCandidates(def Block, cands []Block) []Block {
 	tallest := map[int]int{}
 	for _, b := range cands {
