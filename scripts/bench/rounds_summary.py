@@ -44,8 +44,25 @@ def epochs(f):
 def pyt(f):
     t=open(f).read()
     m=re.search(r'median epoch ([\d.]+) s',t); return float(m.group(1)) if m else None
+med={}
 for tag in ['train','train-avx2','train-affine','train-elastic']:
     e=[epochs(f) for f in sorted(glob.glob(f'{D}/{tag}-[0-9].txt'))]
-    print(tag, e, 'median', st.median([x for l in e for x in l]) if e and e[0] else None)
+    if e and e[0]: med[tag]=st.median([x for l in e for x in l])
+    print(tag, e, 'median', med.get(tag))
 for tag in ['pytorch','pytorch-haswell']:
-    print(tag, [pyt(f) for f in sorted(glob.glob(f'{D}/{tag}-[0-9].txt'))])
+    p=[x for x in (pyt(f) for f in sorted(glob.glob(f'{D}/{tag}-[0-9].txt'))) if x]
+    if p: med[tag]=st.median(p)
+    print(tag, p)
+# The fma floor of an epoch: 430 steps of 309 MFLOP (mnist-cl plan) at the
+# two-thread peak peak.sh measured, zmm where the CPU has it.
+peak={}
+try:
+    for m in re.finditer(r'^(zmm|ymm) .*?2:\s+([\d.]+) GF',open(f'{D}/peak.txt').read(),re.M): peak[m.group(1)]=float(m.group(2))
+except OSError:
+    pass
+for tag,ptag,reg in [('train','pytorch','zmm' if 'zmm' in peak else 'ymm'),('train-avx2','pytorch-haswell','ymm')]:
+    if tag not in med: continue
+    line=f"{tag}: epoch {med[tag]:.2f} s"
+    if ptag in med: line+=f", PyTorch {med[ptag]:.2f} s: {med[ptag]/med[tag]:.1f}x faster ({med[tag]/med[ptag]:.2f} of it)"
+    if reg in peak: line+=f"; fma floor {133/peak[reg]:.2f} s ({reg} {peak[reg]:.0f} GFLOP/s): {med[tag]/(133/peak[reg]):.2f}x it"
+    print(line)
