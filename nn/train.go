@@ -112,7 +112,7 @@ func NewTrainer(rt *Runtime, split *mnist.Split, cfg Config) (*Trainer, error) {
 	}
 	if err := t.warmUp(); err != nil {
 		t.Release()
-		return nil, fmt.Errorf("first step: %w", err)
+		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	return t, nil
 }

@@ -37,7 +37,7 @@ func runWith(t *testing.T, ctx context.Context, environ map[string]string, args 
 // TestHugeNetworkRefusedBeforeAllocating is the example: hidden
 // layers of 100,000 need about 150 GiB. train must say so in one line with
 // the device's memory beside it, exit 1, and do it at once: nothing
-// allocated, nothing tuned, no first step.
+// allocated, nothing tuned, no warm-up step.
 //
 // runCmd turns the GEMM tuner off; the binary runs as a user's does, with
 // it on, under a deadline: a check that came after the tuner would leave it
@@ -54,7 +54,7 @@ func TestHugeNetworkRefusedBeforeAllocating(t *testing.T) {
 				t.Errorf("%s: error line %q lacks %q", how, line, want)
 			}
 		}
-		if code != 1 || strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "tuning") || strings.Contains(stderr, "first step") {
+		if code != 1 || strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "tuning") || strings.Contains(stderr, "warmed up") {
 			t.Errorf("%s: exit %d; want 1 before any tuning or training:\n%s", how, code, stderr)
 		}
 		if took > 15*time.Second {

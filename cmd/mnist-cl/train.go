@@ -176,7 +176,7 @@ func (r *trainRun) newTrainer(e *env, rt *nn.Runtime, split *mnist.Split, mw *me
 		}
 		fmt.Fprintf(e.stderr, "resumed %s at epoch %d step %d\n", r.tf.resume, r.resume.Epoch+1, r.resume.Step)
 	}
-	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; first step %.2fs\n",
+	fmt.Fprintf(e.stderr, "network %s, batch %d, %s, lr %g (%s), weight decay %g, loss %s, seed %d; %d train / %d validation / %d test images; kernels warmed up in %.2fs\n",
 		nn.FormatSizes(t.Net.Sizes()), cfg.Batch, cfg.Optimizer(), cfg.LR, cfg.Schedule, cfg.WeightDecay, cfg.Loss, cfg.Seed,
 		split.Train.Len(), split.Validation.Len(), split.Test.Len(), t.WarmUp.Seconds())
 	return t, nil
