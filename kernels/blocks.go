@@ -32,6 +32,20 @@ func (s Shape) Form() Form {
 	return NN
 }
 
+// strides are the row strides of A and B as stored, packed: op(A) is
+// M x K (A stored K x M when TransA), op(B) K x N (B stored N x K when
+// TransB).
+func (s Shape) strides() (lda, ldb int) {
+	lda, ldb = s.K, s.N
+	if s.TransA {
+		lda = s.M
+	}
+	if s.TransB {
+		ldb = s.K
+	}
+	return lda, ldb
+}
+
 // String names the shape as the benchmarks do: form M x K x N, and
 // "sparse A" for SparseA.
 func (s Shape) String() string {

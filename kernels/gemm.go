@@ -153,26 +153,26 @@ func (s *Set) GemmFused(form Form, m, n, k int, a, b, c *cl.Buffer, f Fused) err
 	if err := checkFused(form, m, n, f); err != nil {
 		return fmt.Errorf("%s: %w", op(), err)
 	}
-	lda, ldb := k, n
-	if transA {
-		lda = m
-	}
-	if transB {
-		ldb = k
-	}
+	sh := Shape{TransA: transA, TransB: transB, M: m, N: n, K: k, SparseA: f.Sparse}
 	if s.kind == GemmTiled {
+		lda, ldb := sh.strides()
 		return s.gemmTiled(form, m, n, k, a, lda, b, ldb, c, f)
 	}
+	return s.launchBlock(s.blockFor(sh), sh, a, b, c, f)
+}
 
-	sh := Shape{TransA: transA, TransB: transB, M: m, N: n, K: k, SparseA: f.Sparse}
-	blk := s.blockFor(sh)
-	if s.runsSparse(sh) {
-		return s.launchSparse(blk, transA, m, n, k, a, b, c, ldb, f)
+// launchBlock runs sh with register block blk as Gemm does: on op(A)'s
+// nonzero terms where that pays (runsSparse), as gemm_reg_nt for an A B^T,
+// else as gemm_reg_nn or gemm_reg_tn.
+func (s *Set) launchBlock(blk Block, sh Shape, a, b, c *cl.Buffer, f Fused) error {
+	lda, ldb := sh.strides()
+	switch {
+	case s.runsSparse(sh):
+		return s.launchSparse(blk, sh.TransA, sh.M, sh.N, sh.K, a, b, c, ldb, f)
+	case sh.TransB:
+		return s.launchNT(blk, sh.M, sh.N, sh.K, a, lda, b, ldb, c, f)
 	}
-	if transB {
-		return s.launchNT(blk, m, n, k, a, lda, b, ldb, c, f)
-	}
-	return s.launchReg(blk, transA, m, n, k, a, lda, b, ldb, c, f)
+	return s.launchReg(blk, sh.TransA, sh.M, sh.N, sh.K, a, lda, b, ldb, c, f)
 }
 
 // minSparseWork is the default fewest multiply-adds for which a product
@@ -270,17 +270,7 @@ func (s *Set) GemmBlock(b Block, sh Shape, a, bm, c *cl.Buffer) error {
 	if err := fit(operand{"A", a, sh.M * sh.K}, operand{"B", bm, sh.K * sh.N}, operand{"C", c, sh.M * sh.N}); err != nil {
 		return fmt.Errorf("gemm %v: %w", sh, err)
 	}
-	lda, ldb := sh.K, sh.N
-	if sh.TransA {
-		lda = sh.M
-	}
-	if s.runsSparse(sh) {
-		return s.launchSparse(b, sh.TransA, sh.M, sh.N, sh.K, a, bm, c, ldb, Fused{Sparse: true})
-	}
-	if sh.TransB {
-		return s.launchNT(b, sh.M, sh.N, sh.K, a, lda, bm, sh.K, c, Fused{})
-	}
-	return s.launchReg(b, sh.TransA, sh.M, sh.N, sh.K, a, lda, bm, ldb, c, Fused{})
+	return s.launchBlock(b, sh, a, bm, c, Fused{Sparse: sh.SparseA})
 }
 
 // launchReg launches gemm_reg.cl's kernel of blk (building it on first use).

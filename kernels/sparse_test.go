@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -83,20 +82,10 @@ func TestGemmSparse(t *testing.T) {
 				cpuref.MatMul(cpuref.Dense32(k, m, xt32), cpuref.Dense32(k, n, d32), true, false), tolForward)
 			check(t, name+" db", cltest.Read(t, q, db, n), mat.NewDense(1, n, cpuref.ColSum(cpuref.Dense32(k, n, d32))), tolForward)
 		}
-		if !builtSparse(s) {
+		if !cltest.BuiltSparse(s) {
 			t.Errorf("registers %+v: no SPARSE=1 program was built: the products ran every term", regs)
 		}
 	}
-}
-
-// builtSparse reports whether s built gemm_reg.cl with SPARSE=1.
-func builtSparse(s *kernels.Set) bool {
-	for _, p := range s.Programs() {
-		if strings.Contains(p.Options, "SPARSE=1") {
-			return true
-		}
-	}
-	return false
 }
 
 // TestGemmSparseOnlyWherePays checks that by default a small or thin
@@ -118,11 +107,11 @@ func TestGemmSparseOnlyWherePays(t *testing.T) {
 	}
 	run(7, 37, 784)
 	run(128, 10, 784)
-	if builtSparse(s) {
+	if cltest.BuiltSparse(s) {
 		t.Error("a 7 x 37 x 784 or a 10-wide product skipped its zero terms")
 	}
 	run(128, 64, 784)
-	if !builtSparse(s) {
+	if !cltest.BuiltSparse(s) {
 		t.Error("a 128 x 64 x 784 product ran every term")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/mnist-cl/mnist-cl/cl"
+	"github.com/mnist-cl/mnist-cl/kernels"
 )
 
 // Device returns the device the tests run on: MNISTCL_DEVICE if set, else the
@@ -190,3 +191,16 @@ func (c *stepsCtx) Err() error {
 }
 
 func (c *stepsCtx) Done() <-chan struct{} { return c.done }
+
+// BuiltSparse reports whether s built gemm_reg.cl with SPARSE=1: that a
+// product skipped its zero terms rather than running every one. (cltest
+// imports kernels, so only kernels' external tests, package kernels_test,
+// can use cltest.)
+func BuiltSparse(s *kernels.Set) bool {
+	for _, p := range s.Programs() {
+		if strings.Contains(p.Options, "SPARSE=1") {
+			return true
+		}
+	}
+	return false
+}

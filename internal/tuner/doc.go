@@ -8,10 +8,9 @@
 // random operands and compared with cpuref's float64 product; one that
 // builds but computes wrongly, or not accurately enough at the shape, is
 // skipped, never chosen. The survivors are timed as a step runs them:
-// queued back to back and waited for once, the first of them after running
-// a moment untimed (warmUp), and then all of them a second time in the
-// other order (confirm), each keeping its better time: the first block
-// timed after each build ran slow.
+// queued back to back and waited for once, and then all of them a second
+// time in the other order (confirm), each keeping its better time: the
+// first block timed after each build ran slow.
 //
 // The input layer's products skip the input's zero pixels (a
 // kernels.Shape with SparseA): they are timed that way, on stand-in images

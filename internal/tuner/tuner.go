@@ -53,11 +53,9 @@ func Tune(ctx context.Context, s *kernels.Set, shapes []kernels.Shape, log func(
 	}
 	var choices []Choice
 	rng := rand.New(rand.NewPCG(1, 1))
-	warm := warmUp
 	for _, sh := range shapes {
 		start := time.Now()
-		ch, err := tuneShape(ctx, s, sh, rng, warm)
-		warm = 0
+		ch, err := tuneShape(ctx, s, sh, rng)
 		if err != nil {
 			return nil, nil, fmt.Errorf("tune %v: %w", sh, err)
 		}
@@ -71,14 +69,6 @@ func Tune(ctx context.Context, s *kernels.Set, shapes []kernels.Shape, log func(
 	}
 	return out, choices, nil
 }
-
-// warmUp is how long the first block that computes correctly runs before
-// anything is timed. The device's first tens of milliseconds of work after
-// building ran slow on PoCL (Zen 5 under KVM, whether or not the process
-// first slept): the first two blocks timed took 300-330 us a product where
-// they took 220 timed again later, and so the built-in block, always timed
-// first, lost to any other.
-const warmUp = 150 * time.Millisecond
 
 // standIn is the shape sh is timed at: M and K cut to MaxSide.
 func standIn(sh kernels.Shape) kernels.Shape {
@@ -162,10 +152,9 @@ func (o *operands) check(s *kernels.Set, blk kernels.Block, sh kernels.Shape) (f
 	return cpuref.RelErr(o.got, o.want), nil
 }
 
-// tuneShape checks and times every candidate block of sh, the first that
-// computes correctly run for warm first, then times them all again
-// (confirm).
-func tuneShape(ctx context.Context, s *kernels.Set, sh kernels.Shape, rng *rand.Rand, warm time.Duration) (Choice, error) {
+// tuneShape checks and times every candidate block of sh, then times them
+// all again (confirm).
+func tuneShape(ctx context.Context, s *kernels.Set, sh kernels.Shape, rng *rand.Rand) (Choice, error) {
 	if sh.M <= 0 || sh.N <= 0 || sh.K <= 0 {
 		return Choice{}, fmt.Errorf("sizes must be positive")
 	}
@@ -191,10 +180,6 @@ func tuneShape(ctx context.Context, s *kernels.Set, sh kernels.Shape, rng *rand.
 		if err != nil {
 			return ch, err
 		}
-		if err := run(ctx, s, cand, at, o, warm); err != nil {
-			return ch, err
-		}
-		warm = 0
 		us, err := timeGemm(ctx, s, cand, at, o)
 		if err != nil {
 			return ch, err
@@ -221,10 +206,13 @@ func tuneShape(ctx context.Context, s *kernels.Set, sh kernels.Shape, rng *rand.
 
 // confirm times every candidate a second time, last first, and keeps each
 // one's better time. In one pass the first block timed after each build
-// came out slow: on Zen 5 under KVM, 6 x 64 at kc 256 took 187 us on Z2's
-// shape where the same width at other k-chunks took 112-118, and the two
-// measured within 5% of each other timed alternately. A second pass in the
-// other order costs about 20 ms a candidate, where a build costs hundreds.
+// came out slow (the device's first tens of milliseconds after a build ran
+// slow on PoCL, Zen 5 under KVM): 6 x 64 at kc 256 took 187 us on Z2's
+// shape where the same program took 112-118 at other k-chunks, and kc 256
+// and one chunk measured 130 and 127 us alternated. The second pass, in
+// the other order, times each block long after its build, which also made
+// a warm-up before the first timing needless; it costs about 20 ms a
+// candidate, where a build costs hundreds.
 func confirm(ctx context.Context, s *kernels.Set, sh kernels.Shape, o *operands, timed []Timed) error {
 	for i := len(timed) - 1; i >= 0; i-- {
 		us, err := timeGemm(ctx, s, timed[i].Block, sh, o)
@@ -232,20 +220,6 @@ func confirm(ctx context.Context, s *kernels.Set, sh kernels.Shape, o *operands,
 			return err
 		}
 		timed[i].Micros = min(timed[i].Micros, us)
-	}
-	return nil
-}
-
-// run queues blk's product until d has passed, waiting every millisecond or
-// so as timeGemm does.
-func run(ctx context.Context, s *kernels.Set, blk kernels.Block, sh kernels.Shape, o *operands, d time.Duration) error {
-	for start := time.Now(); time.Since(start) < d; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := queue(s, blk, sh, o, 4); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -196,7 +196,7 @@ func TestTuneSparse(t *testing.T) {
 	if len(choices) != 2 || choices[0].Candidates == 0 || choices[1].Candidates == 0 {
 		t.Fatalf("choices %+v", choices)
 	}
-	if !builtSparse(s) {
+	if !cltest.BuiltSparse(s) {
 		t.Error("no SPARSE=1 program was built: the sparse shapes were timed dense")
 	}
 	cache := &tuner.Cache{Path: filepath.Join(t.TempDir(), "tuning.json")}
@@ -256,21 +256,11 @@ func TestEveryCandidateIsCorrectSparse(t *testing.T) {
 					}
 				}
 			}
-			if !builtSparse(s) {
+			if !cltest.BuiltSparse(s) {
 				t.Error("no SPARSE=1 program was built: the blocks ran every term")
 			}
 		})
 	}
-}
-
-// builtSparse reports whether s built gemm_reg.cl with SPARSE=1.
-func builtSparse(s *kernels.Set) bool {
-	for _, p := range s.Programs() {
-		if strings.Contains(p.Options, "SPARSE=1") {
-			return true
-		}
-	}
-	return false
 }
 
 // TestSparseCandidatesWhereSparse checks that a sparse shape tries the cut
